@@ -1,0 +1,259 @@
+import { isAbsolute, join, resolve as resolvePath } from "node:path";
+import { ConfigError } from "../core/errors.js";
+import type { KeyType } from "../core/key-types.js";
+import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
+
+/**
+ * The runtime view of the configuration: le-cert-server's short forms and certfleet's own sections
+ * folded into one model, with cross-field checks (unknown issuer ids, missing keys for a method) that a
+ * per-field schema cannot express. Paths in errors name the key the user wrote.
+ */
+export interface ResolvedConfig {
+  server: {
+    bind: string;
+    port: number;
+    tls: { certPem?: string; keyPem?: string; certFile?: string; keyFile?: string; names: string[] };
+    insecureHttp: boolean;
+    http01: { enabled: boolean | undefined; bind: string; port: number };
+    trustProxy: string[];
+    bodyLimit: number;
+  };
+  dataDir: string;
+  storage: { url: string; encryptionKey?: Buffer; encryptionKeyFile: string };
+  auth: {
+    apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
+    jwtIssuers: {
+      issuerUrl: string;
+      audience: string | string[];
+      requiredScopes?: string[];
+      domainsClaim?: string;
+      algorithms?: string[];
+      jwksUri?: string;
+      clockToleranceSeconds?: number;
+      kind?: string;
+    }[];
+    /** No credential configured at all: generate and print a bootstrap API key. */
+    bootstrap: boolean;
+  };
+  issuers: IssuerConfig[];
+  routing: { rules: { match: string; issuer: string }[]; defaultIssuer: string };
+  dns: {
+    providers: DnsProviderConfig[];
+    resolvers: string[];
+    authoritativeServers: string[];
+    propagationTimeoutMs: number;
+    propagationIntervalMs: number;
+  };
+  certificates: {
+    keyType: KeyType;
+    reuseKey: boolean;
+    renewWhenRemaining: number;
+    /** le-cert-server's renewalDays: renew when fewer days than this remain (overrides the fraction). */
+    renewBeforeDays?: number;
+    renewJitter: number;
+    checkIntervalMs: number;
+    issueTimeoutMs: number;
+  };
+  logLevel: string;
+}
+
+export type IssuerConfig =
+  | {
+      id: string;
+      type: "acme";
+      directoryUrl: string;
+      email?: string;
+      eab?: { kid: string; hmacKey: string };
+      profile?: string;
+      caBundleFile?: string;
+      challenges: ("http-01" | "dns-01" | "tls-alpn-01")[];
+      pollIntervalMs?: number;
+    }
+  | { id: string; type: "embedded"; leafValidityMs: number; commonName?: string };
+
+export interface DnsProviderConfig {
+  id: string;
+  type: string;
+  /** Provider config, or lego-style variables when it came from letsEncrypt.dnsCredentials. */
+  config: Record<string, unknown>;
+  legoEnv?: Record<string, string>;
+  zones: string[];
+  propagationTimeoutMs?: number;
+  propagationIntervalMs?: number;
+  /** Where this provider was configured, for error messages. */
+  path: string;
+}
+
+export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): ResolvedConfig {
+  const issues: { path: string; message: string }[] = [];
+  const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(cwd, p));
+  const dataDir = abs(file.dataDir);
+
+  // --- storage
+  const db = file.database;
+  const url = db.url ?? "sqlite:" + (db.path ? abs(db.path) : join(dataDir, "certfleet.db"));
+  let encryptionKey: Buffer | undefined;
+  if (db.encryptionKey !== undefined) {
+    encryptionKey = Buffer.from(db.encryptionKey, "base64");
+    if (encryptionKey.length !== 32) issues.push({ path: "database.encryptionKey", message: "must be 32 bytes, base64-encoded" });
+  }
+
+  // --- auth
+  const a = file.auth;
+  const apiKeys = a.apiKeys.map((k, i) => {
+    if (!k.key === !k.keyHash) issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
+    return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
+  });
+  if (a.psk) apiKeys.push({ name: "psk", key: a.psk.key, keyHash: undefined, grants: undefined, admin: false });
+  if (a.method === "psk" && !a.psk) issues.push({ path: "auth.psk.key", message: 'required when auth.method is "psk"' });
+
+  const jwtIssuers: ResolvedConfig["auth"]["jwtIssuers"] = [...a.issuers];
+  const shortIssuer = a.jwt?.issuerUrl ?? a.issuerUrl;
+  if (shortIssuer) {
+    const audience = a.jwt?.audience ?? a.audience;
+    if (!audience) issues.push({ path: a.jwt ? "auth.jwt.audience" : "auth.audience", message: "required with an issuer URL" });
+    jwtIssuers.push({
+      ...a.jwt,
+      issuerUrl: shortIssuer,
+      audience: audience ?? "",
+      requiredScopes: a.jwt?.requiredScopes ?? a.requiredScopes,
+      domainsClaim: a.jwt?.domainsClaim ?? a.domainsClaim,
+    });
+  } else if (a.method === "jwt") {
+    issues.push({ path: "auth.jwt.issuerUrl", message: 'required when auth.method is "jwt"' });
+  }
+  const bootstrap = apiKeys.length === 0 && jwtIssuers.length === 0;
+
+  // --- issuers
+  const issuers: IssuerConfig[] = [];
+  const dnsProviders: DnsProviderConfig[] = file.dns.providers.map((p, i) => ({
+    id: p.id,
+    type: p.type,
+    config: p.config,
+    zones: p.zones,
+    propagationTimeoutMs: p.propagationTimeout === undefined ? undefined : parseDuration(p.propagationTimeout),
+    propagationIntervalMs: p.propagationInterval === undefined ? undefined : parseDuration(p.propagationInterval),
+    path: `dns.providers.${i}`,
+  }));
+  for (const [i, is] of file.issuers.entries()) {
+    if (is.type === "acme") {
+      issuers.push({
+        id: is.id,
+        type: "acme",
+        directoryUrl: is.caDirUrl,
+        email: is.email,
+        eab: is.eab,
+        profile: is.profile,
+        caBundleFile: is.caBundleFile && abs(is.caBundleFile),
+        challenges: is.challenges,
+        pollIntervalMs: is.pollInterval === undefined ? undefined : parseDuration(is.pollInterval),
+      });
+    } else {
+      issuers.push({ id: is.id, type: "embedded", leafValidityMs: parseDuration(is.leafValidity), commonName: is.commonName });
+    }
+    if (file.issuers.findIndex((o) => o.id === is.id) !== i) issues.push({ path: `issuers.${i}.id`, message: `duplicate issuer id "${is.id}"` });
+  }
+  let acmeDefault: string | undefined;
+  if (file.acme?.caDirUrl) {
+    const s = file.acme;
+    issuers.push({
+      id: "acme",
+      type: "acme",
+      directoryUrl: s.caDirUrl!,
+      email: s.email,
+      eab: s.eab,
+      profile: s.profile,
+      caBundleFile: s.caBundleFile && abs(s.caBundleFile),
+      challenges: s.challenges ?? ["http-01", "dns-01"],
+      pollIntervalMs: s.pollInterval === undefined ? undefined : parseDuration(s.pollInterval),
+    });
+    acmeDefault = "acme";
+  }
+  const le = file.letsEncrypt;
+  if (le && le.enabled !== false) {
+    const directoryUrl = le.acme?.caDirUrl ?? file.acme?.caDirUrl ?? (le.staging ? LETS_ENCRYPT_STAGING : LETS_ENCRYPT_PRODUCTION);
+    if (!file.acme?.caDirUrl) {
+      issuers.push({
+        id: "letsencrypt",
+        type: "acme",
+        directoryUrl,
+        email: le.email ?? file.acme?.email,
+        eab: file.acme?.eab,
+        profile: file.acme?.profile,
+        caBundleFile: file.acme?.caBundleFile && abs(file.acme.caBundleFile),
+        challenges: le.dnsProvider ? ["dns-01", "http-01"] : ["http-01", "dns-01"],
+        pollIntervalMs: undefined,
+      });
+      acmeDefault = "letsencrypt";
+    }
+    if (le.dnsProvider) {
+      dnsProviders.push({
+        id: "letsencrypt-dns",
+        type: le.dnsProvider,
+        config: {},
+        legoEnv: le.dnsCredentials ?? {},
+        zones: [],
+        path: "letsEncrypt.dnsProvider",
+      });
+    }
+  }
+  if (!issuers.some((i) => i.type === "embedded")) {
+    issuers.push({ id: "embedded", type: "embedded", leafValidityMs: parseDuration("30d") });
+  }
+  const ids = new Set(issuers.map((i) => i.id));
+  const defaultIssuer = file.routing.defaultIssuer ?? acmeDefault ?? issuers.find((i) => i.type === "embedded")!.id;
+  if (!ids.has(defaultIssuer)) issues.push({ path: "routing.defaultIssuer", message: `no issuer with id "${defaultIssuer}"` });
+  file.routing.rules.forEach((r, i) => {
+    if (!ids.has(r.issuer)) issues.push({ path: `routing.rules.${i}.issuer`, message: `no issuer with id "${r.issuer}"` });
+  });
+  const providerIds = new Set<string>();
+  for (const p of dnsProviders) {
+    if (providerIds.has(p.id)) issues.push({ path: `${p.path}.id`, message: `duplicate provider id "${p.id}"` });
+    providerIds.add(p.id);
+  }
+
+  if (file.server.tls.certPEM !== undefined && file.server.tls.keyPEM === undefined) issues.push({ path: "server.tls.keyPEM", message: "required with server.tls.certPEM" });
+  if (file.server.tls.certFile !== undefined && file.server.tls.keyFile === undefined) issues.push({ path: "server.tls.keyFile", message: "required with server.tls.certFile" });
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const tls = file.server.tls;
+  return {
+    server: {
+      bind: file.server.bind,
+      port: file.server.port,
+      tls: {
+        certPem: tls.certPEM,
+        keyPem: tls.keyPEM,
+        certFile: tls.certFile ? abs(tls.certFile) : tls.path ? join(abs(tls.path), "tls-cert.pem") : undefined,
+        keyFile: tls.keyFile ? abs(tls.keyFile) : tls.path ? join(abs(tls.path), "tls-key.pem") : undefined,
+        names: tls.names,
+      },
+      insecureHttp: file.server.insecureHttp,
+      http01: { enabled: file.server.http01.enabled, bind: file.server.http01.bind, port: file.server.http01.port },
+      trustProxy: file.server.trustProxy,
+      bodyLimit: file.server.bodyLimit,
+    },
+    dataDir,
+    storage: { url, encryptionKey, encryptionKeyFile: db.encryptionKeyFile ? abs(db.encryptionKeyFile) : join(dataDir, "master.key") },
+    auth: { apiKeys, jwtIssuers, bootstrap },
+    issuers,
+    routing: { rules: file.routing.rules, defaultIssuer },
+    dns: {
+      providers: dnsProviders,
+      resolvers: file.dns.resolvers,
+      authoritativeServers: file.dns.authoritativeServers,
+      propagationTimeoutMs: parseDuration(file.dns.propagationTimeout),
+      propagationIntervalMs: parseDuration(file.dns.propagationInterval),
+    },
+    certificates: {
+      keyType: file.certificates.keyType,
+      reuseKey: file.certificates.reuseKey,
+      renewWhenRemaining: file.certificates.renewWhenRemaining,
+      renewBeforeDays: le?.renewalDays,
+      renewJitter: file.certificates.renewJitter,
+      checkIntervalMs: parseDuration(file.certificates.checkInterval),
+      issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
+    },
+    logLevel: file.logging.level,
+  };
+}

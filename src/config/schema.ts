@@ -1,0 +1,193 @@
+import { z } from "zod";
+import { KEY_TYPES } from "../core/key-types.js";
+
+/**
+ * The configuration file schema. Strict everywhere: an unknown key is an error naming its path.
+ * Field names follow le-cert-server where it has one (server.*, database.path, auth.method, auth.psk.key,
+ * auth.jwt.*, letsEncrypt.*) so its config files load unchanged; certfleet's own sections sit beside
+ * them. Descriptions feed the generated reference (docs/config.md).
+ */
+
+export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
+export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+const duration = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/, "use a number of ms or e.g. 30s, 5m, 12h, 7d")])
+  .describe("milliseconds, or a string like 30s, 5m, 12h, 7d");
+
+const pattern = z.string().min(1).describe("a name pattern: example.com, *.example.com, .example.com or *");
+
+const jwtIssuer = z
+  .strictObject({
+    issuerUrl: z.url().describe("issuer URL; discovery at {issuerUrl}/.well-known/openid-configuration"),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe("accepted `aud` value(s)"),
+    requiredScopes: z.array(z.string().min(1)).optional().describe("scopes that must all be present (`scope` or `scp`)"),
+    domainsClaim: z.string().min(1).optional().describe("claim listing the names this token may obtain"),
+    algorithms: z.array(z.string()).optional().describe("allowed JWS algorithms (default RS256, ES256, PS256, EdDSA)"),
+    jwksUri: z.url().optional().describe("JWKS URL override (skips discovery)"),
+    clockToleranceSeconds: z.number().int().min(0).max(300).optional(),
+    kind: z.enum(["oidc", "azure", "aws", "gcp", "kubernetes", "spiffe"]).optional().describe("workload flavour: which claims bind identity records"),
+  })
+  .describe("a trusted JWT/OIDC issuer");
+
+const apiKey = z.strictObject({
+  name: z.string().min(1).regex(/^[a-zA-Z0-9_.-]+$/),
+  key: z.string().min(16).optional().describe("the key itself (secret); prefer keyHash"),
+  keyHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional().describe("sha256:<hex> of the key"),
+  grants: z.array(pattern).optional().describe("names this key may obtain; omitted = all names (warned at start)"),
+  admin: z.boolean().default(false),
+});
+
+const dnsProvider = z.strictObject({
+  id: z.string().min(1).describe("a name for this provider instance, referenced by routes"),
+  type: z.string().min(1).describe("provider type from the DNS provider reference (e.g. rfc2136, cloudflare, cf)"),
+  config: z.record(z.string(), z.unknown()).default({}).describe("provider-specific settings, validated by the provider's schema"),
+  zones: z.array(z.string().min(1)).default([]).describe("zones (suffixes) this provider serves; longest suffix wins"),
+  propagationTimeout: duration.optional(),
+  propagationInterval: duration.optional(),
+});
+
+const acmeIssuer = z.strictObject({
+  id: z.string().min(1),
+  type: z.literal("acme"),
+  caDirUrl: z.url().default(LETS_ENCRYPT_PRODUCTION).describe("ACME directory URL"),
+  email: z.email().optional().describe("account contact"),
+  eab: z.strictObject({ kid: z.string().min(1), hmacKey: z.string().min(1) }).optional().describe("external account binding"),
+  profile: z.string().min(1).optional().describe("ACME profile, e.g. Let's Encrypt `shortlived`"),
+  caBundleFile: z.string().min(1).optional().describe("PEM bundle to trust for the directory's TLS (in addition to the system roots)"),
+  challenges: z.array(z.enum(["http-01", "dns-01", "tls-alpn-01"])).default(["http-01", "dns-01"]).describe("preferred order; wildcards always use dns-01"),
+  pollInterval: duration.optional(),
+});
+
+const embeddedIssuer = z.strictObject({
+  id: z.string().min(1),
+  type: z.literal("embedded"),
+  leafValidity: duration.default("30d").describe("lifetime of issued certificates"),
+  commonName: z.string().min(1).optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      bind: z.string().min(1).default("0.0.0.0").describe("HTTPS listen address"),
+      port: z.number().int().min(0).max(65535).default(8443).describe("HTTPS listen port"),
+      tls: z
+        .strictObject({
+          certPEM: z.string().optional().describe("server certificate (PEM, inline)"),
+          keyPEM: z.string().optional().describe("server private key (PEM, inline; secret)"),
+          path: z.string().optional().describe("directory holding tls-cert.pem and tls-key.pem"),
+          certFile: z.string().optional(),
+          keyFile: z.string().optional(),
+          names: z.array(z.string()).default(["localhost"]).describe("names on the self-issued server certificate"),
+        })
+        .prefault({}),
+      insecureHttp: z.boolean().default(false).describe("serve the API over plain HTTP (never use outside a trusted network)"),
+      http01: z
+        .strictObject({
+          enabled: z.boolean().optional().describe("default: on when an ACME issuer offers http-01"),
+          bind: z.string().default("0.0.0.0"),
+          port: z.number().int().min(0).max(65535).default(80),
+        })
+        .prefault({}),
+      trustProxy: z.array(z.string()).default([]).describe("proxy addresses (CIDR) whose X-Forwarded-* headers are believed"),
+      bodyLimit: z.number().int().positive().default(64 * 1024),
+    })
+    .prefault({}),
+  dataDir: z.string().default("./data").describe("where the SQLite database, master key and CA files live"),
+  database: z
+    .strictObject({
+      path: z.string().optional().describe("SQLite file (default <dataDir>/certfleet.db)"),
+      url: z.string().optional().describe("postgres://… for PostgreSQL (takes precedence over path)"),
+      encryptionKeyFile: z.string().optional().describe("32-byte key encrypting private keys at rest (default <dataDir>/master.key, created on first start)"),
+      encryptionKey: z.string().optional().describe("the same key, base64 (secret)"),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      method: z.enum(["psk", "jwt"]).optional().describe("le-cert-server: which single method is used"),
+      psk: z.strictObject({ key: z.string().min(16).describe("the pre-shared API key (secret)") }).optional(),
+      jwt: jwtIssuer.partial({ audience: true }).optional().describe("le-cert-server: one trusted issuer"),
+      issuerUrl: z.url().optional().describe("le-cert-server short form of auth.jwt.issuerUrl"),
+      audience: z.string().optional(),
+      requiredScopes: z.array(z.string()).optional(),
+      domainsClaim: z.string().optional(),
+      apiKeys: z.array(apiKey).default([]).describe("named API keys, each with its own grants"),
+      issuers: z.array(jwtIssuer).default([]).describe("trusted JWT/OIDC issuers"),
+    })
+    .prefault({}),
+  letsEncrypt: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      email: z.email().optional(),
+      staging: z.boolean().default(false),
+      dnsProvider: z.string().optional().describe("lego provider code; omitted = HTTP-01"),
+      dnsCredentials: z.record(z.string(), z.string()).optional().describe("lego credential variables (secret)"),
+      renewalDays: z.number().positive().optional().describe("renew this many days before expiry"),
+      acme: z.strictObject({ caDirUrl: z.url() }).optional(),
+    })
+    .optional()
+    .describe("le-cert-server compatible Let's Encrypt section"),
+  acme: z
+    .strictObject({
+      caDirUrl: z.url().optional().describe("ACME directory; setting it makes ACME the default issuer"),
+      email: z.email().optional(),
+      eab: z.strictObject({ kid: z.string().min(1), hmacKey: z.string().min(1) }).optional(),
+      profile: z.string().optional(),
+      caBundleFile: z.string().optional(),
+      challenges: z.array(z.enum(["http-01", "dns-01", "tls-alpn-01"])).optional(),
+      pollInterval: duration.optional(),
+    })
+    .optional()
+    .describe("short form for a single ACME issuer with id `acme`"),
+  issuers: z.array(z.discriminatedUnion("type", [acmeIssuer, embeddedIssuer])).default([]),
+  routing: z
+    .strictObject({
+      rules: z.array(z.strictObject({ match: pattern, issuer: z.string().min(1) })).default([]),
+      defaultIssuer: z.string().optional().describe("issuer for names no rule matches"),
+    })
+    .prefault({}),
+  dns: z
+    .strictObject({
+      providers: z.array(dnsProvider).default([]),
+      resolvers: z.array(z.string()).default([]).describe("DNS servers (host:port) for zone detection; default: the system's"),
+      authoritativeServers: z.array(z.string()).default([]).describe("override the servers asked in the propagation check"),
+      propagationTimeout: duration.default("2m"),
+      propagationInterval: duration.default("2s"),
+    })
+    .prefault({}),
+  certificates: z
+    .strictObject({
+      keyType: z.enum(KEY_TYPES).default("ec256"),
+      reuseKey: z.boolean().default(false).describe("keep the private key across renewals"),
+      renewWhenRemaining: z.number().gt(0).lt(1).default(1 / 3).describe("renew when this fraction of the lifetime remains"),
+      renewJitter: z.number().min(0).max(0.5).default(0.05).describe("random fraction of the lifetime subtracted from the renewal time"),
+      checkInterval: duration.default("1m").describe("how often the renewal scheduler looks for due certificates"),
+      issueTimeout: duration.default("10m").describe("give up on one issuance attempt after this long"),
+    })
+    .prefault({}),
+  logging: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).prefault({}),
+});
+
+export type ConfigFile = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Keys whose values are secrets: redacted in `config check` output and never logged. */
+export const SECRET_PATHS = [
+  "server.tls.keyPEM",
+  "database.encryptionKey",
+  "auth.psk.key",
+  "auth.apiKeys.*.key",
+  "letsEncrypt.dnsCredentials",
+  "acme.eab.hmacKey",
+  "issuers.*.eab.hmacKey",
+  "dns.providers.*.config",
+] as const;
+
+export function parseDuration(v: number | string): number {
+  if (typeof v === "number") return v;
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v);
+  if (!m) throw new Error(`bad duration ${v}`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms"];
+  return n * unit;
+}
