@@ -1,0 +1,18 @@
+import { DnsProviderRegistry, type DnsProviderDefinition } from "../registry.js";
+import { execProviderDefinition } from "./exec/exec-provider.js";
+import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
+
+/**
+ * Every DNS provider certfleet ships. Each entry is one provider's metadata + factory; add a provider by
+ * importing its definition and adding one line to the list (keep it alphabetical).
+ */
+export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
+  execProviderDefinition,
+  rfc2136ProviderDefinition,
+];
+
+export function createDnsProviderRegistry(
+  definitions: readonly DnsProviderDefinition<never>[] = dnsProviderDefinitions,
+): DnsProviderRegistry {
+  return new DnsProviderRegistry(definitions);
+}
