@@ -1,0 +1,39 @@
+import { ValidationError } from "../core/errors.js";
+import { patternMatches } from "../core/names.js";
+import type { Issuer } from "./issuer.js";
+
+/**
+ * Which issuer serves which names: the first rule whose pattern covers a name wins, else the default.
+ * All names of one certificate must land on the same issuer.
+ */
+export interface IssuerRouter {
+  select(names: readonly string[]): Issuer;
+  get(id: string): Issuer | undefined;
+}
+
+export function createIssuerRouter(
+  issuers: readonly Issuer[],
+  rules: readonly { match: string; issuer: string }[],
+  defaultIssuer: string,
+): IssuerRouter {
+  const byId = new Map(issuers.map((i) => [i.id, i]));
+  const fallback = byId.get(defaultIssuer);
+  if (!fallback) throw new Error(`default issuer "${defaultIssuer}" is not configured`);
+  const forName = (name: string): Issuer => {
+    const rule = rules.find((r) => patternMatches(r.match, name));
+    return (rule && byId.get(rule.issuer)) || fallback;
+  };
+  return {
+    get: (id) => byId.get(id),
+    select(names) {
+      const chosen = names.map(forName);
+      const first = chosen[0]!;
+      if (chosen.some((i) => i !== first)) {
+        throw new ValidationError("issuer_ambiguous", "these names are served by different issuers; request them separately", {
+          issuers: Object.fromEntries(names.map((n, i) => [n, chosen[i]!.id])),
+        });
+      }
+      return first;
+    },
+  };
+}

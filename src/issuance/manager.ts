@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import type { Clock } from "../core/clock.js";
+import { sleep } from "../core/clock.js";
+import { parseCertificate } from "../core/certificate-info.js";
+import { CertfleetError, RateLimitedError, ValidationError, toCertfleetError } from "../core/errors.js";
+import type { KeyType } from "../core/key-types.js";
+import { createCsr, generatePrivateKey, parseCsr } from "../core/keys.js";
+import type { Logger } from "../core/logger.js";
+import { isRetryable, nextRetryDelayMs } from "../core/retry.js";
+import type { CertificateRecord, Storage } from "../storage/storage.js";
+import { certificateId } from "./certificate-id.js";
+import type { IssuerRouter } from "./issuer-routing.js";
+import { hasRenewalInfo, type Issuer } from "./issuer.js";
+import { computeRenewAt, type RenewalPolicy } from "./renewal-window.js";
+import { SingleFlight, waitFor } from "./single-flight.js";
+
+/**
+ * The certificate manager: the one place that decides to talk to a CA. For each certificate it runs
+ * lock → check again → issue → store all-or-nothing → emit an event, so N concurrent requests (in this
+ * process or across replicas) cause one order. Issuance runs detached from the request that started it:
+ * a caller that disconnects stops waiting, the certificate is still stored.
+ */
+export interface CertificateManager {
+  /** Return the stored certificate for these names, issuing one if there is none (or it expired). */
+  obtain(request: ObtainRequest, signal?: AbortSignal): Promise<ObtainResult>;
+  /** Renew now. Refused with `renewal_not_due` (429) before the renewal time unless `force`. */
+  renew(request: ObtainRequest & { force?: boolean }, signal?: AbortSignal): Promise<ObtainResult>;
+  /** Renew every certificate that is due (the scheduler calls this). Failures are recorded, not thrown. */
+  renewDue(signal?: AbortSignal): Promise<{ renewed: number; failed: number }>;
+}
+
+export interface ObtainRequest {
+  names: string[];
+  keyType?: KeyType;
+  /** CSR mode: the caller keeps its key; names must match the request. */
+  csrPem?: string;
+  /** Who asked, for the audit log. */
+  actor?: string | null;
+}
+
+export interface ObtainResult {
+  record: CertificateRecord;
+  /** True when no CA was contacted for this call. */
+  cached: boolean;
+}
+
+export type CertificateEvent =
+  | { type: "certificate.issued" | "certificate.renewed"; id: string; names: string[]; issuerId: string; serial: string; notAfter: Date; actor: string | null }
+  | { type: "certificate.failed"; id: string; names: string[]; issuerId: string; code: string; message: string; actor: string | null };
+
+export interface ManagerDeps {
+  storage: Storage;
+  router: IssuerRouter;
+  clock: Clock;
+  logger: Logger;
+  policy: RenewalPolicy & { keyType: KeyType; reuseKey: boolean; issueTimeoutMs: number };
+  onEvent?: (event: CertificateEvent) => void;
+  /** Lock lease; refreshed while an order runs. */
+  lockTtlMs?: number;
+  random?: () => number;
+}
+
+interface Job {
+  id: string;
+  names: string[];
+  keyType: KeyType;
+  csrPem?: string;
+  issuer: Issuer;
+  actor: string | null;
+  /** Renewal: the record being replaced. */
+  replacing?: CertificateRecord;
+  /** Issue even if a stored certificate looks fine (forced renewal). */
+  force: boolean;
+}
+
+export function createCertificateManager(deps: ManagerDeps): CertificateManager {
+  const { storage, clock, logger, policy } = deps;
+  const flights = new SingleFlight<CertificateRecord>();
+  const owner = `${process.pid}-${randomUUID()}`;
+  const lockTtl = deps.lockTtlMs ?? 60_000;
+  const random = deps.random ?? Math.random;
+
+  async function describe(request: ObtainRequest): Promise<Omit<Job, "force">> {
+    let keyType = request.keyType ?? policy.keyType;
+    let publicKeyPem: string | undefined;
+    if (request.csrPem) {
+      const csr = await parseCsr(request.csrPem);
+      const want = [...request.names].sort().join(",");
+      if ([...csr.names].sort().join(",") !== want) {
+        throw new ValidationError("csr_names_mismatch", "the CSR's names must be exactly the requested names", {
+          requested: request.names,
+          csr: csr.names,
+        });
+      }
+      if (csr.keyType === "unknown") throw new ValidationError("csr_weak_key", "unsupported CSR key type");
+      keyType = csr.keyType;
+      publicKeyPem = csr.publicKeyPem;
+    }
+    return {
+      id: certificateId(request.names, keyType, publicKeyPem),
+      names: request.names,
+      keyType,
+      csrPem: request.csrPem,
+      issuer: deps.router.select(request.names),
+      actor: request.actor ?? null,
+    };
+  }
+
+  function usable(record: CertificateRecord | undefined): record is CertificateRecord {
+    return record !== undefined && record.notAfter.getTime() > clock.now().getTime() + 60_000;
+  }
+
+  /** lock → check again → act. Runs with its own timeout, never the caller's signal. */
+  async function run(job: Job): Promise<CertificateRecord> {
+    const signal = AbortSignal.timeout(policy.issueTimeoutMs);
+    const lockName = `certificate:${job.id}`;
+    while (!(await storage.tryLock(lockName, owner, lockTtl, signal))) {
+      await sleep(250 + random() * 250, signal); // another replica is ordering it
+    }
+    const keepAlive = setInterval(() => void storage.refreshLock(lockName, owner, lockTtl).catch(() => undefined), lockTtl / 3);
+    try {
+      const current = await storage.getCertificate(job.id, signal);
+      const stillNeeded = job.force ? current?.version === job.replacing?.version : !usable(current);
+      if (!stillNeeded && current) return current;
+      return await issue(job, current, signal);
+    } finally {
+      clearInterval(keepAlive);
+      await storage.unlock(lockName, owner);
+    }
+  }
+
+  async function issue(job: Job, current: CertificateRecord | undefined, signal: AbortSignal): Promise<CertificateRecord> {
+    const started = clock.now();
+    try {
+      let privateKeyPem: string | null = null;
+      let csrPem = job.csrPem;
+      if (!csrPem) {
+        privateKeyPem = policy.reuseKey && current?.privateKeyPem ? current.privateKeyPem : await generatePrivateKey(job.keyType);
+        csrPem = await createCsr(privateKeyPem, job.names);
+      }
+      const replaces = current?.ariCertId && hasRenewalInfo(job.issuer) ? current.ariCertId : undefined;
+      const issued = await job.issuer.issue({ names: job.names, csrPem, keyType: job.keyType, replaces }, signal);
+      const info = parseCertificate(issued.certPem);
+      let ariWindow: { start: Date; end: Date } | undefined;
+      let ariCertId: string | null = null;
+      if (hasRenewalInfo(job.issuer)) {
+        const ri = await job.issuer.renewalInfo(issued.certPem, signal).catch((e: unknown) => {
+          logger.warn({ err: toCertfleetError(e).message, id: job.id }, "renewal info unavailable");
+          return undefined;
+        });
+        if (ri) {
+          ariCertId = ri.certId;
+          ariWindow = { start: ri.windowStart, end: ri.windowEnd };
+        }
+      }
+      const record = await storage.putCertificate({
+        id: job.id,
+        names: job.names,
+        issuerId: job.issuer.id,
+        keyType: job.keyType,
+        custody: job.csrPem ? "csr" : "server",
+        certPem: issued.certPem,
+        chainPem: issued.chainPem,
+        privateKeyPem,
+        notBefore: info.notBefore,
+        notAfter: info.notAfter,
+        serial: info.serial,
+        ariCertId,
+        renewAt: computeRenewAt(policy, { notBefore: info.notBefore, notAfter: info.notAfter, ariWindow, now: clock.now(), random }),
+      });
+      // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
+      if (job.csrPem) await storage.putValue("csr", job.id, job.csrPem);
+      const type = current ? "certificate.renewed" : "certificate.issued";
+      logger.info({ id: job.id, names: job.names, issuer: job.issuer.id, serial: info.serial, notAfter: info.notAfter, ms: clock.now().getTime() - started.getTime() }, type);
+      deps.onEvent?.({ type, id: job.id, names: job.names, issuerId: job.issuer.id, serial: info.serial, notAfter: info.notAfter, actor: job.actor });
+      return record;
+    } catch (e) {
+      const err = toCertfleetError(e);
+      const failureCount = (current?.lastFailure?.failureCount ?? 0) + 1;
+      const nextAttemptAt = isRetryable(err) ? new Date(clock.now().getTime() + nextRetryDelayMs(failureCount, err, random)) : null;
+      await storage
+        .recordFailure(job.id, { code: err.code, message: err.message, at: clock.now(), failureCount, nextAttemptAt })
+        .catch((se: unknown) => logger.error({ err: toCertfleetError(se).message, id: job.id }, "could not record failure"));
+      logger.warn({ id: job.id, names: job.names, issuer: job.issuer.id, code: err.code, internal: err.internal, failureCount }, "issuance failed");
+      deps.onEvent?.({ type: "certificate.failed", id: job.id, names: job.names, issuerId: job.issuer.id, code: err.code, message: err.message, actor: job.actor });
+      throw err;
+    }
+  }
+
+  async function obtain(request: ObtainRequest, signal?: AbortSignal): Promise<ObtainResult> {
+    const job = await describe(request);
+    const stored = await storage.getCertificate(job.id, signal);
+    if (usable(stored)) return { record: stored, cached: true };
+    const { value } = await flights.do(job.id, () => run({ ...job, force: false }), signal);
+    return { record: value, cached: false };
+  }
+
+  async function renew(request: ObtainRequest & { force?: boolean }, signal?: AbortSignal): Promise<ObtainResult> {
+    const job = await describe(request);
+    const stored = await storage.getCertificate(job.id, signal);
+    if (stored && !request.force && clock.now() < stored.renewAt) {
+      const wait = (stored.renewAt.getTime() - clock.now().getTime()) / 1000;
+      throw new RateLimitedError("renewal_not_due", `not inside the renewal window yet (renews from ${stored.renewAt.toISOString()})`, wait);
+    }
+    const { value } = await flights.do(job.id, () => run({ ...job, replacing: stored, force: stored !== undefined }), signal);
+    return { record: value, cached: false };
+  }
+
+  async function renewDue(signal?: AbortSignal): Promise<{ renewed: number; failed: number }> {
+    let renewed = 0;
+    let failed = 0;
+    const due = await storage.listDueCertificates(clock.now(), 100, signal);
+    for (const record of due) {
+      if (signal?.aborted) break;
+      try {
+        const issuer = deps.router.get(record.issuerId) ?? deps.router.select(record.names);
+        const csrPem = record.custody === "csr" ? await storage.getValue("csr", record.id, signal) : undefined;
+        if (record.custody === "csr" && !csrPem) throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
+        const job: Job = { id: record.id, names: record.names, keyType: record.keyType, csrPem, issuer, actor: null, replacing: record, force: true };
+        await waitFor(flights.do(record.id, () => run(job)), signal);
+        renewed++;
+      } catch (e) {
+        if (e instanceof CertfleetError && e.code === "aborted") break;
+        failed++;
+      }
+    }
+    return { renewed, failed };
+  }
+
+  return { obtain, renew, renewDue };
+}

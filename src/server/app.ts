@@ -1,0 +1,53 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Logger } from "../core/logger.js";
+import type { CertificateManager } from "../issuance/manager.js";
+import type { Storage } from "../storage/storage.js";
+import type { AuditSink } from "./audit.js";
+import type { Authenticate, AuthorizeNames } from "./auth-hook.js";
+import { installErrorHandler } from "./error-handler.js";
+import { certificateRoutes } from "./routes/certificate.js";
+import { healthRoutes } from "./routes/health.js";
+
+/**
+ * Builds the API application. It never listens by itself: the caller (cli/serve, or a test) decides
+ * where. `https` absent means plain HTTP, which only an explicit `server.insecureHttp` asks for.
+ */
+export interface AppDeps {
+  logger: Logger;
+  storage: Pick<Storage, "ping" | "appendAudit">;
+  manager: CertificateManager;
+  authenticate: Authenticate;
+  authorizeNames: AuthorizeNames;
+  audit: AuditSink;
+  https?: { key: string; cert: string };
+  bodyLimit: number;
+  trustProxy: string[];
+  /** Extra route plugins (admin API, ACME server, ...) registered after the core routes. */
+  plugins?: ((app: FastifyInstance) => Promise<void>)[];
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    bodyLimit: deps.bodyLimit,
+    trustProxy: deps.trustProxy.length > 0 ? deps.trustProxy : false,
+    return503OnClosing: true,
+    connectionTimeout: 0,
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    ...(deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, minVersion: "TLSv1.2" as const } } : {}),
+  }) as unknown as FastifyInstance;
+  installErrorHandler(app);
+  app.addHook("onResponse", async (request, reply) => {
+    if (reply.statusCode >= 400 || request.url.startsWith("/api/")) {
+      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    }
+  });
+  await app.register(healthRoutes({ storage: deps.storage }));
+  await app.register(
+    certificateRoutes({ manager: deps.manager, authenticate: deps.authenticate, authorizeNames: deps.authorizeNames, audit: deps.audit }),
+  );
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  return app;
+}
