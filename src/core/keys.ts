@@ -1,11 +1,5 @@
-import {
-  KeyObject,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPair,
-  verify,
-  webcrypto,
-} from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPair, verify, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { ValidationError } from "./errors.js";
 import type { KeyType } from "./key-types.js";
