@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the test suite talks to, when it is missing: Debian's pebble (+ pebble-challtestsrv),
+# BIND (named, dig, nsupdate), openssl, and the real ACME clients / browser used by end-to-end tests.
+set -euo pipefail
+
+need=()
+command -v pebble >/dev/null 2>&1 || need+=(pebble)
+command -v named >/dev/null 2>&1 || need+=(bind9)
+command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+for extra in ${CERTFLEET_TEST_PACKAGES:-lego certbot caddy}; do
+  case "$extra" in
+    lego|certbot|caddy) command -v "$extra" >/dev/null 2>&1 || need+=("$extra") ;;
+    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+  esac
+done
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing test dependencies: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,248 @@
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { createAcmeIssuer } from "./acme-client/acme-issuer.js";
+import { createHttp01Solver } from "./acme-client/http01-solver.js";
+import type { ChallengeSolver } from "./acme-client/challenge-solver.js";
+import type { Authenticator } from "./auth/authenticator.js";
+import { createApiKeyAuthenticator } from "./auth/api-key.js";
+import { authenticate as runAuthChain } from "./auth/chain.js";
+import { authorizeNames } from "./auth/grants.js";
+import { createFailureLimiter } from "./auth/failure-limiter.js";
+import { createJwtAuthenticator } from "./auth/jwt/jwt-authenticator.js";
+import type { ResolvedConfig } from "./config/resolve.js";
+import { zodIssues } from "./config/load.js";
+import type { Clock } from "./core/clock.js";
+import { ConfigError } from "./core/errors.js";
+import type { Logger } from "./core/logger.js";
+import { createDns01Solver, type Dns01Route } from "./dns/dns01-solver.js";
+import { configFromLegoEnv } from "./dns/lego-compat.js";
+import { createDnsProviderRegistry } from "./dns/providers/index.js";
+import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js";
+import type { Issuer } from "./issuance/issuer.js";
+import { createIssuerRouter } from "./issuance/issuer-routing.js";
+import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
+import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
+import { buildApp } from "./server/app.js";
+import { createAuditSink } from "./server/audit.js";
+import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
+import { buildHttp01App } from "./server/http01-app.js";
+import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
+import { createStorage } from "./storage/create-storage.js";
+import { loadOrCreateMasterKey } from "./storage/master-key.js";
+import type { Storage } from "./storage/storage.js";
+
+/**
+ * The composition root: the only place that constructs objects. Everything else receives its
+ * dependencies explicitly. `createCertfleet` builds; `start` listens; `stop` undoes both.
+ */
+export interface Certfleet {
+  app: FastifyInstance;
+  http01App: FastifyInstance | undefined;
+  storage: Storage;
+  manager: CertificateManager;
+  scheduler: RenewalScheduler;
+  embeddedCa: EmbeddedCa;
+  /** Where the embedded CA's root is written for clients to trust. */
+  caPath: string;
+  tlsSource: "configured" | "embedded" | "none";
+  bootstrapKey: { key: string; created: boolean } | undefined;
+  start(): Promise<{ url: string; http01Url?: string }>;
+  stop(): Promise<void>;
+}
+
+export interface Runtime {
+  logger: Logger;
+  clock: Clock;
+  fetch: typeof globalThis.fetch;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Promise<Certfleet> {
+  const { logger, clock } = rt;
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const encryptionKey = config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
+  const storage = createStorage({ url: config.storage.url, encryptionKey, logger });
+  const closers: (() => Promise<void>)[] = [() => storage.close()];
+  try {
+    await storage.migrate();
+
+    // --- issuers
+    const embeddedConfig = config.issuers.find((i) => i.type === "embedded")!;
+    const embeddedCa = await createEmbeddedCa({
+      store: storage,
+      clock,
+      logger,
+      options: {
+        id: embeddedConfig.id,
+        name: embeddedConfig.type === "embedded" ? embeddedConfig.commonName : undefined,
+        leafValiditySeconds: embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
+      },
+    });
+    const caPath = join(config.dataDir, "ca.pem");
+    await writeFile(caPath, embeddedCa.rootPem, { mode: 0o644 });
+
+    const dnsRoutes = buildDnsRoutes(config, rt);
+    const solvers: ChallengeSolver[] = [createHttp01Solver({ store: storage, ttlMs: 60 * 60_000 })];
+    if (dnsRoutes.length > 0) {
+      solvers.push(
+        createDns01Solver({
+          routes: dnsRoutes,
+          resolvers: config.dns.resolvers,
+          authoritativeServers: config.dns.authoritativeServers,
+          logger,
+        }),
+      );
+    }
+    const issuers: Issuer[] = [];
+    for (const ic of config.issuers) {
+      if (ic.type === "embedded") {
+        if (ic.id === embeddedConfig.id) issuers.push(embeddedCa);
+        continue;
+      }
+      const caBundlePem = ic.caBundleFile ? await readFile(ic.caBundleFile, "utf8") : undefined;
+      issuers.push(
+        createAcmeIssuer({
+          id: ic.id,
+          store: storage,
+          solvers,
+          logger: logger.child({ issuer: ic.id }),
+          clock,
+          options: {
+            directoryUrl: ic.directoryUrl,
+            email: ic.email,
+            eab: ic.eab,
+            profile: ic.profile,
+            caBundlePem,
+            preferredChallenges: ic.challenges,
+            pollIntervalMs: ic.pollIntervalMs,
+          },
+        }),
+      );
+    }
+    const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
+    const audit = createAuditSink(storage, logger);
+    const manager = createCertificateManager({
+      storage,
+      router,
+      clock,
+      logger,
+      policy: { ...config.certificates },
+      onEvent: (e) =>
+        void audit({
+          type: e.type,
+          actor: e.actor,
+          subject: e.names.join(","),
+          outcome: e.type === "certificate.failed" ? "failure" : "success",
+          reason: e.type === "certificate.failed" ? `${e.code}: ${e.message}` : null,
+          data: e.type === "certificate.failed" ? { id: e.id, issuer: e.issuerId } : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
+        }),
+    });
+    const scheduler = createRenewalScheduler({ manager, logger, clock, intervalMs: config.certificates.checkIntervalMs });
+
+    // --- authentication
+    let bootstrapKey: Certfleet["bootstrapKey"];
+    const apiKeys = [...config.auth.apiKeys];
+    if (config.auth.bootstrap) {
+      bootstrapKey = await loadOrCreateBootstrapKey(join(config.dataDir, "api-key"));
+      apiKeys.push({ name: "bootstrap", key: bootstrapKey.key, keyHash: undefined, grants: undefined, admin: true });
+    }
+    const authenticators: Authenticator[] = [];
+    if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
+    if (config.auth.jwtIssuers.length > 0) {
+      authenticators.push(createJwtAuthenticator({ issuers: config.auth.jwtIssuers, fetch: rt.fetch, clock, logger, store: storage }));
+    }
+    for (const k of apiKeys) {
+      if (!k.grants && k.name !== "bootstrap") logger.warn({ key: k.name }, "API key has no grants list: it may obtain certificates for every name");
+    }
+    const limiter = createFailureLimiter({ clock });
+    const authenticate = (request: Parameters<typeof runAuthChain>[1], signal: AbortSignal) =>
+      runAuthChain(authenticators, request, { limiter, audit: storage, logger, signal });
+
+    // --- listeners
+    let tls = config.server.insecureHttp ? undefined : await loadConfiguredTls(config.server.tls);
+    let tlsSource: Certfleet["tlsSource"] = tls ? "configured" : "none";
+    if (!tls && !config.server.insecureHttp) {
+      const ids = defaultServerIdentities(config.server.tls.names, config.server.bind);
+      tls = await loadOrIssueEmbeddedTls({ store: storage, ca: embeddedCa, clock, names: ids.names, ips: ids.ips });
+      tlsSource = "embedded";
+    }
+    if (config.server.insecureHttp) logger.warn("server.insecureHttp is on: the API, API keys and private keys travel unencrypted");
+    const app = await buildApp({
+      logger,
+      storage,
+      manager,
+      authenticate,
+      authorizeNames,
+      audit,
+      https: tls ? { key: tls.key, cert: tls.cert } : undefined,
+      bodyLimit: config.server.bodyLimit,
+      trustProxy: config.server.trustProxy,
+    });
+    const wantsHttp01 =
+      config.server.http01.enabled ?? config.issuers.some((i) => i.type === "acme" && i.challenges.includes("http-01"));
+    const http01App = wantsHttp01 ? buildHttp01App({ storage, logger }) : undefined;
+
+    return {
+      app,
+      http01App,
+      storage,
+      manager,
+      scheduler,
+      embeddedCa,
+      caPath,
+      tlsSource,
+      bootstrapKey,
+      async start() {
+        const url = await app.listen({ host: config.server.bind, port: config.server.port });
+        closers.unshift(() => app.close());
+        let http01Url: string | undefined;
+        if (http01App) {
+          http01Url = await http01App.listen({ host: config.server.http01.bind, port: config.server.http01.port });
+          closers.unshift(() => http01App.close());
+        }
+        scheduler.start();
+        closers.unshift(() => scheduler.stop());
+        return { url, http01Url };
+      },
+      async stop() {
+        for (const close of closers.splice(0)) await close().catch((e: unknown) => logger.error({ err: String(e) }, "shutdown step failed"));
+      },
+    };
+  } catch (e) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw e;
+  }
+}
+
+function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
+  const registry = createDnsProviderRegistry();
+  const routes: Dns01Route[] = [];
+  const issues: { path: string; message: string }[] = [];
+  for (const p of config.dns.providers) {
+    const def = registry.get(p.type);
+    if (!def) {
+      issues.push({ path: `${p.path}${p.legoEnv ? "" : ".type"}`, message: `unknown DNS provider "${p.type}" (see docs/dns-providers.md)` });
+      continue;
+    }
+    const raw = p.legoEnv ? configFromLegoEnv(def, p.legoEnv) : p.config;
+    const parsed = def.schema.safeParse(raw);
+    if (!parsed.success) {
+      issues.push(...zodIssues(parsed.error, [p.legoEnv ? "letsEncrypt.dnsCredentials" : `${p.path}.config`]));
+      continue;
+    }
+    const provider = def.create(parsed.data as never, { logger: rt.logger.child({ dns: p.id }), clock: rt.clock, fetch: rt.fetch });
+    const propagation = {
+      timeoutMs: p.propagationTimeoutMs ?? def.propagation?.timeoutMs ?? config.dns.propagationTimeoutMs,
+      intervalMs: p.propagationIntervalMs ?? def.propagation?.intervalMs ?? config.dns.propagationIntervalMs,
+    };
+    for (const suffix of p.zones.length > 0 ? p.zones : [""]) routes.push({ suffix, provider, propagation });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return routes;
+}
+
+/** Used by `serve` to make the data dir private even when it already existed. */
+export async function tightenDataDir(dir: string): Promise<void> {
+  await chmod(dir, 0o700).catch(() => undefined);
+}
