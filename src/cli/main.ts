@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
+import { renderConfigReference } from "../config/reference.js";
 import { configCheckCommand } from "./config-check.js";
 import { serveCommand } from "./serve.js";
 
@@ -26,6 +27,13 @@ config
   .option("--json", "machine-readable output")
   .action(async (opts: { config?: string; json?: boolean }) => {
     process.exitCode = await configCheckCommand(opts);
+  });
+
+config
+  .command("reference")
+  .description("print the configuration reference (Markdown), generated from the schema")
+  .action(() => {
+    process.stdout.write(renderConfigReference());
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
