@@ -39,22 +39,24 @@ function isSecret(path: string[]): boolean {
   return SECRET_PATHS.some((s) => new RegExp("^" + s.replace(/\./g, "\\.").replace(/\*/g, "[^.]+") + "$").test(p));
 }
 
-function walk(schema: z.ZodType, path: string[], rows: string[]): void {
+function walk(schema: z.ZodType, path: string[], rows: string[], seen = new Set<string>()): void {
   const shape = objectShape(schema);
   if (!shape) return;
   for (const [key, child] of Object.entries(shape)) {
     const p = [...path, key];
     const u = unwrap(child);
     const def = u.defaultValue === undefined || (typeof u.defaultValue === "object" && u.defaultValue !== null && Object.keys(u.defaultValue).length === 0 && !Array.isArray(u.defaultValue)) ? "" : "`" + JSON.stringify(u.defaultValue) + "`";
-    const pretty = p.map((s) => (s === "[]" ? "" : s)).join(".").replace(/\.\[\]/g, "[]");
+    const pretty = p.join(".").replace(/\.\[\]/g, "[]");
+    if (seen.has(pretty)) continue;
+    seen.add(pretty);
     const env = p.includes("[]") ? "" : "`" + envNameForPath(p) + "`";
-    const desc = (u.description ?? "").replace(/\|/g, "\\|") + (isSecret(p.filter((s) => s !== "[]").map((s) => s)) ? " 🔒" : "");
+    const desc = (u.description ?? "").replace(/\|/g, "\\|").replace(/</g, "&lt;") + (isSecret(p.map((s) => (s === "[]" ? "*" : s))) ? " 🔒" : "");
     rows.push(`| \`${pretty}\` | ${typeLabel(child).replace(/\|/g, "\\|")} | ${def} | ${env} | ${desc} |`);
-    walk(child, p, rows);
+    walk(child, p, rows, seen);
     const element = arrayElement(child);
     if (element) {
       const variants = unionOptions(element) ?? [element];
-      for (const v of variants) walk(v, [...p, "[]"], rows);
+      for (const v of variants) walk(v, [...p, "[]"], rows, seen);
     }
   }
 }
