@@ -41,7 +41,12 @@ export interface Storage {
   deleteValue(namespace: string, key: string): Promise<void>;
 
   // --- HTTP-01 tokens (any replica answers) --------------------------------------------------------
-  putChallengeToken(token: string, keyAuthorization: string, expiresAt: Date, signal?: AbortSignal): Promise<void>;
+  putChallengeToken(
+    token: string,
+    keyAuthorization: string,
+    expiresAt: Date,
+    signal?: AbortSignal,
+  ): Promise<void>;
   getChallengeToken(token: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Always runs; no signal. Missing token is not an error. */
   deleteChallengeToken(token: string): Promise<void>;
@@ -68,7 +73,10 @@ export interface Storage {
 
   // --- audit (append-only) --------------------------------------------------------------------------
   appendAudit(event: AuditEvent, signal?: AbortSignal): Promise<void>;
-  listAudit(query: { limit: number; before?: number; type?: string }, signal?: AbortSignal): Promise<AuditRecord[]>;
+  listAudit(
+    query: { limit: number; before?: number; type?: string },
+    signal?: AbortSignal,
+  ): Promise<AuditRecord[]>;
 }
 
 export type KeyCustody = "server" | "csr";
@@ -161,4 +169,6 @@ export interface IdentityRecord extends NewIdentity {
   updatedAt: Date;
 }
 
-export type IdentityPatch = Partial<Pick<NewIdentity, "name" | "binding" | "bindingKey" | "grants" | "enabled" | "admin" | "secretHash">>;
+export type IdentityPatch = Partial<
+  Pick<NewIdentity, "name" | "binding" | "bindingKey" | "grants" | "enabled" | "admin" | "secretHash">
+>;

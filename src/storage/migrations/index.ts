@@ -1,0 +1,16 @@
+import type { Migration, MigrationProvider } from "kysely";
+import * as initial from "./0001_initial.js";
+
+/**
+ * Every migration, by name; names sort in the order they run. To add one, write `NNNN_topic.ts`
+ * exporting `up(db)` (and list it here with the next number). Never edit one that has shipped: a
+ * database that already ran it will not run it again.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  "0001_initial": initial,
+};
+
+/** A static map, not a directory scan: works the same from src/ under vitest and from dist/. */
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(migrations),
+};

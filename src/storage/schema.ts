@@ -1,0 +1,99 @@
+import type { Generated } from "kysely";
+
+/**
+ * The tables as kysely sees them. Column names are snake_case; times are epoch milliseconds (integer
+ * on SQLite, bigint on PostgreSQL, read back as numbers); booleans are 0/1 integers on both dialects;
+ * JSON is stored as text. A module that adds a table adds a migration and its interface here.
+ */
+export interface Database {
+  certificates: CertificatesTable;
+  certificate_history: CertificatesTable;
+  certificate_failures: CertificateFailuresTable;
+  kv: KvTable;
+  challenge_tokens: ChallengeTokensTable;
+  locks: LocksTable;
+  identities: IdentitiesTable;
+  audit_log: AuditLogTable;
+}
+
+/** The current version of each certificate; `certificate_history` holds the versions it replaced. */
+export interface CertificatesTable {
+  id: string;
+  /** JSON array of names. */
+  names: string;
+  issuer_id: string;
+  key_type: string;
+  custody: string;
+  cert_pem: string;
+  chain_pem: string;
+  /** SecretBox envelope, bound to the certificate id. */
+  private_key: string | null;
+  not_before: number;
+  not_after: number;
+  serial: string;
+  ari_cert_id: string | null;
+  renew_at: number;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The last failure per certificate id; the id may not have a certificate yet (first issuance). */
+export interface CertificateFailuresTable {
+  id: string;
+  code: string;
+  message: string;
+  at: number;
+  failure_count: number;
+  next_attempt_at: number | null;
+}
+
+export interface KvTable {
+  namespace: string;
+  key: string;
+  /** Plaintext, or a SecretBox envelope bound to namespace + key when `secret` is 1. */
+  value: string;
+  secret: number;
+}
+
+export interface ChallengeTokensTable {
+  token: string;
+  key_authorization: string;
+  expires_at: number;
+}
+
+export interface LocksTable {
+  name: string;
+  owner: string;
+  expires_at: number;
+}
+
+export interface IdentitiesTable {
+  id: string;
+  name: string;
+  method: string;
+  /** JSON object of strings. */
+  binding: string;
+  binding_key: string | null;
+  /** JSON array of name patterns. */
+  grants: string;
+  enabled: number;
+  admin: number;
+  secret_hash: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  actor: string | null;
+  method: string | null;
+  subject: string | null;
+  outcome: string;
+  reason: string | null;
+  remote_address: string | null;
+  /** JSON object. */
+  data: string;
+}

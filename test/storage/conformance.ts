@@ -1,0 +1,596 @@
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql, type Kysely } from "kysely";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { migrations } from "../../src/storage/migrations/index.js";
+import type { Database } from "../../src/storage/schema.js";
+import type { NewCertificate, NewIdentity, Storage } from "../../src/storage/storage.js";
+
+export interface StorageFixture {
+  /** A Storage on a fresh database that has not been migrated yet. */
+  storage: Storage;
+  cleanup(): Promise<void>;
+  /** For databases that outlive one connection (every kind except in-memory). */
+  sameDatabase?: {
+    /** Another Storage on the same database; the suite closes it. Defaults to the same key. */
+    open(encryptionKey?: Buffer): Storage;
+    /** Plain kysely on the same database: sees rows as stored, encrypted. */
+    raw: Kysely<Database>;
+  };
+}
+
+/**
+ * The behaviour every Storage must show, run against each backend. `inMemory` leaves out the tests
+ * that need a second connection to the same database (migration races, raw rows, another key).
+ */
+export function runStorageConformance(
+  name: string,
+  factory: () => Promise<StorageFixture>,
+  options: { inMemory?: boolean } = {},
+): void {
+  describe(`Storage conformance: ${name}`, () => {
+    let fixture: StorageFixture;
+    let storage: Storage;
+    const opened: Storage[] = [];
+    const shared = () => {
+      if (!fixture.sameDatabase) throw new Error("this fixture must provide sameDatabase");
+      return fixture.sameDatabase;
+    };
+    const openAgain = (key?: Buffer) => {
+      const other = shared().open(key);
+      opened.push(other);
+      return other;
+    };
+
+    beforeEach(async () => {
+      fixture = await factory();
+      storage = fixture.storage;
+    });
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+      await fixture.cleanup();
+    });
+
+    describe("migrate", () => {
+      it("is idempotent, and ping answers afterwards", async () => {
+        await storage.migrate();
+        await storage.migrate();
+        await storage.ping();
+        expect(await storage.getCertificate("nothing")).toBeUndefined();
+      });
+
+      it("tolerates concurrent calls on one instance", async () => {
+        await Promise.all([storage.migrate(), storage.migrate(), storage.migrate()]);
+        await storage.putValue("ns", "k", "v");
+        expect(await storage.getValue("ns", "k")).toBe("v");
+      });
+
+      if (!options.inMemory) {
+        it("lets two instances race on a fresh database; each migration runs once", async () => {
+          const second = openAgain();
+          await Promise.all([storage.migrate(), second.migrate()]);
+          const { rows } = await sql<{
+            name: string;
+          }>`select name from kysely_migration order by name`.execute(shared().raw);
+          expect(rows.map((r) => r.name)).toEqual(Object.keys(migrations).sort());
+          await second.putValue("ns", "k", "from second");
+          expect(await storage.getValue("ns", "k")).toBe("from second");
+        });
+      }
+    });
+
+    describe("after migrate", () => {
+      beforeEach(async () => {
+        await storage.migrate();
+      });
+
+      describe("certificates", () => {
+        it("misses return undefined / empty", async () => {
+          expect(await storage.getCertificate("missing")).toBeUndefined();
+          expect(await storage.listCertificateHistory("missing")).toEqual([]);
+          expect(await storage.listCertificates()).toEqual([]);
+        });
+
+        it("round-trips every field; the first version is 1", async () => {
+          const input = newCertificate();
+          const stored = await storage.putCertificate(input);
+          expect(stored).toMatchObject({ ...input, version: 1, lastFailure: null });
+          expect(stored.createdAt).toEqual(stored.updatedAt);
+          expect(await storage.getCertificate(input.id)).toEqual(stored);
+        });
+
+        it("stores a CSR-custody certificate without a private key", async () => {
+          const input = newCertificate({
+            custody: "csr",
+            privateKeyPem: null,
+            ariCertId: null,
+            chainPem: "",
+          });
+          await storage.putCertificate(input);
+          expect(await storage.getCertificate(input.id)).toMatchObject(input);
+        });
+
+        it("keeps replaced versions in history, newest first, with their own keys", async () => {
+          const v1 = await storage.putCertificate(newCertificate({ id: "c1" }));
+          const v2 = await storage.putCertificate(newCertificate({ id: "c1", serial: "02" }));
+          const v3 = await storage.putCertificate(newCertificate({ id: "c1", serial: "03" }));
+          expect(v2.version).toBe(2);
+          expect(v3.version).toBe(3);
+          expect(v3.createdAt).toEqual(v1.createdAt);
+          expect(await storage.getCertificate("c1")).toEqual(v3);
+          expect(await storage.listCertificateHistory("c1")).toEqual([v2, v1]);
+          expect(v1.privateKeyPem).not.toBe(v2.privateKeyPem);
+        });
+
+        it("records failures, and putCertificate clears them", async () => {
+          const cert = await storage.putCertificate(newCertificate());
+          const failure = {
+            code: "acme_rejected",
+            message: "CA said no",
+            at: new Date(1_700_000_000_123),
+            failureCount: 1,
+            nextAttemptAt: new Date(1_700_000_600_456),
+          };
+          await storage.recordFailure(cert.id, failure);
+          expect((await storage.getCertificate(cert.id))?.lastFailure).toEqual(failure);
+          const second = { ...failure, failureCount: 2, nextAttemptAt: null };
+          await storage.recordFailure(cert.id, second);
+          expect((await storage.getCertificate(cert.id))?.lastFailure).toEqual(second);
+          expect((await storage.listCertificates())[0]?.lastFailure).toEqual(second);
+
+          const renewed = await storage.putCertificate(newCertificate({ id: cert.id }));
+          expect(renewed.lastFailure).toBeNull();
+          expect((await storage.getCertificate(cert.id))?.lastFailure).toBeNull();
+        });
+
+        it("records a failure for a request that has no certificate yet; the first certificate clears it", async () => {
+          const failure = {
+            code: "dns_timeout",
+            message: "m",
+            at: new Date(),
+            failureCount: 1,
+            nextAttemptAt: null,
+          };
+          await storage.recordFailure("pending", failure);
+          expect(await storage.getCertificate("pending")).toBeUndefined();
+          const first = await storage.putCertificate(newCertificate({ id: "pending" }));
+          expect(first.lastFailure).toBeNull();
+          expect((await storage.getCertificate("pending"))?.lastFailure).toBeNull();
+        });
+
+        it("lists due certificates by renewAt, honouring a later nextAttemptAt, up to the limit", async () => {
+          const at = new Date(1_800_000_000_000);
+          const minutes = (n: number) => new Date(at.getTime() + n * 60_000);
+          await storage.putCertificate(newCertificate({ id: "late", renewAt: minutes(-10) }));
+          await storage.putCertificate(newCertificate({ id: "early", renewAt: minutes(-30) }));
+          await storage.putCertificate(newCertificate({ id: "exact", renewAt: at }));
+          await storage.putCertificate(newCertificate({ id: "future", renewAt: minutes(5) }));
+          await storage.putCertificate(newCertificate({ id: "backoff", renewAt: minutes(-60) }));
+          await storage.putCertificate(newCertificate({ id: "retry-now", renewAt: minutes(-50) }));
+          const failure = { code: "x", message: "x", at: minutes(-1), failureCount: 3 };
+          await storage.recordFailure("backoff", { ...failure, nextAttemptAt: minutes(1) });
+          await storage.recordFailure("retry-now", { ...failure, nextAttemptAt: minutes(-1) });
+
+          const due = await storage.listDueCertificates(at, 10);
+          expect(due.map((c) => c.id)).toEqual(["retry-now", "early", "late", "exact"]);
+          expect(due[1]?.privateKeyPem).toMatch(/PRIVATE KEY/);
+          expect((await storage.listDueCertificates(at, 2)).map((c) => c.id)).toEqual(["retry-now", "early"]);
+          expect(await storage.listDueCertificates(at, 0)).toEqual([]);
+        });
+
+        it("lists summaries without PEM bodies", async () => {
+          const b = await storage.putCertificate(newCertificate({ id: "b" }));
+          await storage.putCertificate(newCertificate({ id: "a" }));
+          const list = await storage.listCertificates();
+          expect(list.map((c) => c.id)).toEqual(["a", "b"]);
+          expect(list[1]).toEqual({
+            ...b,
+            certPem: undefined,
+            chainPem: undefined,
+            privateKeyPem: undefined,
+          });
+          expect(Object.keys(list[1] ?? {})).not.toContain("privateKeyPem");
+        });
+
+        it("serialises concurrent writers of one certificate: every version kept exactly once", async () => {
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              storage.putCertificate(newCertificate({ id: "hot", serial: `s${i}` })),
+            ),
+          );
+          expect(results.map((r) => r.version).sort((x, y) => x - y)).toEqual([
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+          ]);
+          const current = await storage.getCertificate("hot");
+          expect(current?.version).toBe(10);
+          const history = await storage.listCertificateHistory("hot");
+          expect(history.map((h) => h.version)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1]);
+          const serials = new Set([current?.serial, ...history.map((h) => h.serial)]);
+          expect(serials.size).toBe(10);
+        });
+      });
+
+      describe("key/value", () => {
+        it("gets, overwrites and deletes values per namespace", async () => {
+          expect(await storage.getValue("ns", "k")).toBeUndefined();
+          expect(await storage.putValue("ns", "k", "one")).toBe("one");
+          await storage.putValue("other", "k", "elsewhere");
+          expect(await storage.putValue("ns", "k", "two")).toBe("two");
+          expect(await storage.getValue("ns", "k")).toBe("two");
+          expect(await storage.getValue("other", "k")).toBe("elsewhere");
+          await storage.deleteValue("ns", "k");
+          await storage.deleteValue("ns", "never-there");
+          expect(await storage.getValue("ns", "k")).toBeUndefined();
+          expect(await storage.getValue("other", "k")).toBe("elsewhere");
+        });
+
+        it("ifAbsent keeps and returns the existing value", async () => {
+          expect(await storage.putValue("ns", "k", "first", { ifAbsent: true })).toBe("first");
+          expect(await storage.putValue("ns", "k", "second", { ifAbsent: true })).toBe("first");
+          expect(await storage.getValue("ns", "k")).toBe("first");
+        });
+
+        it("concurrent ifAbsent writers all get the one value that won", async () => {
+          const returned = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              storage.putValue("ca", "root", `candidate-${i}`, { ifAbsent: true }),
+            ),
+          );
+          const winner = await storage.getValue("ca", "root");
+          expect(winner).toMatch(/^candidate-\d+$/);
+          expect(new Set(returned)).toEqual(new Set([winner]));
+        });
+
+        it("secret values read back as plaintext, also through ifAbsent", async () => {
+          expect(await storage.putValue("acme", "account-key", "s3cret", { secret: true })).toBe("s3cret");
+          expect(await storage.getValue("acme", "account-key")).toBe("s3cret");
+          expect(
+            await storage.putValue("acme", "account-key", "other", { secret: true, ifAbsent: true }),
+          ).toBe("s3cret");
+          await storage.putValue("acme", "account-key", "now-plain");
+          expect(await storage.getValue("acme", "account-key")).toBe("now-plain");
+          await storage.putValue("acme", "account-key", "secret-again", { secret: true });
+          expect(await storage.getValue("acme", "account-key")).toBe("secret-again");
+        });
+      });
+
+      describe("challenge tokens", () => {
+        it("stores, replaces, expires and deletes tokens", async () => {
+          const later = new Date(Date.now() + 60_000);
+          await storage.putChallengeToken("t1", "t1.thumb", later);
+          expect(await storage.getChallengeToken("t1")).toBe("t1.thumb");
+          await storage.putChallengeToken("t1", "t1.other", later);
+          expect(await storage.getChallengeToken("t1")).toBe("t1.other");
+          await storage.putChallengeToken("old", "old.thumb", new Date(Date.now() - 1));
+          expect(await storage.getChallengeToken("old")).toBeUndefined();
+          await storage.deleteChallengeToken("t1");
+          await storage.deleteChallengeToken("never-there");
+          expect(await storage.getChallengeToken("t1")).toBeUndefined();
+        });
+      });
+
+      describe("locks", () => {
+        it("is held by one owner at a time; the holder may take it again", async () => {
+          expect(await storage.tryLock("renew:a", "alice", 60_000)).toBe(true);
+          expect(await storage.tryLock("renew:a", "bob", 60_000)).toBe(false);
+          expect(await storage.tryLock("renew:a", "alice", 60_000)).toBe(true);
+          expect(await storage.tryLock("renew:b", "bob", 60_000)).toBe(true);
+        });
+
+        it("unlock frees it; unlocking someone else's lock does nothing", async () => {
+          await storage.tryLock("l", "alice", 60_000);
+          await storage.unlock("l", "bob");
+          expect(await storage.tryLock("l", "bob", 60_000)).toBe(false);
+          await storage.unlock("l", "alice");
+          await storage.unlock("l", "alice");
+          expect(await storage.tryLock("l", "bob", 60_000)).toBe(true);
+        });
+
+        it("an expired lock is taken over, and the old owner can no longer refresh it", async () => {
+          expect(await storage.tryLock("l", "alice", 20)).toBe(true);
+          await sleep(40);
+          expect(await storage.tryLock("l", "bob", 60_000)).toBe(true);
+          expect(await storage.refreshLock("l", "alice", 60_000)).toBe(false);
+          await storage.unlock("l", "alice");
+          expect(await storage.tryLock("l", "carol", 60_000)).toBe(false);
+        });
+
+        it("refreshLock extends a held lock", async () => {
+          expect(await storage.tryLock("l", "alice", 30)).toBe(true);
+          expect(await storage.refreshLock("l", "alice", 60_000)).toBe(true);
+          await sleep(50);
+          expect(await storage.tryLock("l", "bob", 60_000)).toBe(false);
+          expect(await storage.refreshLock("nothing", "alice", 60_000)).toBe(false);
+        });
+
+        it("20 concurrent contenders for a free lock: exactly one wins", async () => {
+          const wins = await Promise.all(
+            Array.from({ length: 20 }, (_, i) => storage.tryLock("race", `o${i}`, 60_000)),
+          );
+          expect(wins.filter(Boolean)).toHaveLength(1);
+        });
+
+        it("20 concurrent contenders for an expired lock: exactly one takes it over", async () => {
+          await storage.tryLock("race", "gone", 1);
+          await sleep(10);
+          const wins = await Promise.all(
+            Array.from({ length: 20 }, (_, i) => storage.tryLock("race", `o${i}`, 60_000)),
+          );
+          expect(wins.filter(Boolean)).toHaveLength(1);
+        });
+      });
+
+      describe("identities", () => {
+        it("creates, reads, finds by binding and lists", async () => {
+          const input = newIdentity({ name: "web-1", bindingKey: "jwt:iss|sub-1" });
+          const created = await storage.createIdentity(input);
+          expect(created).toMatchObject(input);
+          expect(created.createdAt).toBeInstanceOf(Date);
+          expect(await storage.getIdentity(input.id)).toEqual(created);
+          expect(await storage.findIdentityByBinding("jwt:iss|sub-1")).toEqual(created);
+          expect(await storage.findIdentityByBinding("jwt:iss|nobody")).toBeUndefined();
+          expect(await storage.getIdentity(randomUUID())).toBeUndefined();
+          const other = await storage.createIdentity(newIdentity({ name: "api-0", bindingKey: null }));
+          expect(await storage.listIdentities()).toEqual([other, created]);
+        });
+
+        it("rejects a duplicate id or binding key with identity_conflict (409)", async () => {
+          const first = await storage.createIdentity(newIdentity({ bindingKey: "k1" }));
+          await expect(
+            storage.createIdentity(newIdentity({ id: first.id, bindingKey: "k2" })),
+          ).rejects.toMatchObject({
+            code: "identity_conflict",
+            status: 409,
+          });
+          await expect(storage.createIdentity(newIdentity({ bindingKey: "k1" }))).rejects.toMatchObject({
+            code: "identity_conflict",
+          });
+          expect(await storage.listIdentities()).toHaveLength(1);
+        });
+
+        it("allows many identities without a binding key", async () => {
+          await storage.createIdentity(newIdentity({ bindingKey: null }));
+          await storage.createIdentity(newIdentity({ bindingKey: null }));
+          expect(await storage.listIdentities()).toHaveLength(2);
+        });
+
+        it("updates only the patched fields", async () => {
+          const created = await storage.createIdentity(newIdentity({ bindingKey: "k1", secretHash: "hash" }));
+          await sleep(2);
+          const updated = await storage.updateIdentity(created.id, {
+            grants: ["*.b.example"],
+            enabled: false,
+          });
+          expect(updated).toEqual({
+            ...created,
+            grants: ["*.b.example"],
+            enabled: false,
+            updatedAt: updated?.updatedAt,
+          });
+          expect(updated?.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
+          const cleared = await storage.updateIdentity(created.id, {
+            bindingKey: null,
+            secretHash: null,
+            admin: true,
+          });
+          expect(cleared).toMatchObject({
+            bindingKey: null,
+            secretHash: null,
+            admin: true,
+            name: created.name,
+          });
+          expect(await storage.getIdentity(created.id)).toEqual(cleared);
+          expect(await storage.updateIdentity(randomUUID(), { name: "x" })).toBeUndefined();
+        });
+
+        it("an update to a binding key that is taken fails with identity_conflict", async () => {
+          await storage.createIdentity(newIdentity({ bindingKey: "taken" }));
+          const other = await storage.createIdentity(newIdentity({ bindingKey: "mine" }));
+          await expect(storage.updateIdentity(other.id, { bindingKey: "taken" })).rejects.toMatchObject({
+            code: "identity_conflict",
+          });
+          expect((await storage.getIdentity(other.id))?.bindingKey).toBe("mine");
+        });
+
+        it("deletes", async () => {
+          const created = await storage.createIdentity(newIdentity());
+          expect(await storage.deleteIdentity(created.id)).toBe(true);
+          expect(await storage.deleteIdentity(created.id)).toBe(false);
+          expect(await storage.getIdentity(created.id)).toBeUndefined();
+        });
+      });
+
+      describe("audit", () => {
+        it("appends and lists newest first, with every field", async () => {
+          const at = new Date(1_700_000_000_789);
+          await storage.appendAudit({ type: "auth.deny", actor: null, outcome: "deny" });
+          await storage.appendAudit({
+            type: "certificate.issue",
+            at,
+            actor: "agent-1",
+            method: "jwt",
+            subject: "a.example",
+            outcome: "success",
+            reason: "renewal",
+            remoteAddress: "127.0.0.1",
+            data: { names: ["a.example"], n: 1 },
+          });
+          const [newest, oldest] = await storage.listAudit({ limit: 10 });
+          expect(newest).toEqual({
+            id: expect.any(Number),
+            type: "certificate.issue",
+            at,
+            actor: "agent-1",
+            method: "jwt",
+            subject: "a.example",
+            outcome: "success",
+            reason: "renewal",
+            remoteAddress: "127.0.0.1",
+            data: { names: ["a.example"], n: 1 },
+          });
+          expect(oldest).toMatchObject({
+            type: "auth.deny",
+            method: null,
+            subject: null,
+            reason: null,
+            data: {},
+          });
+          expect(Math.abs((oldest?.at.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+          expect(newest?.id).toBeGreaterThan(oldest?.id ?? Infinity);
+        });
+
+        it("pages with before, filters by type, honours limit", async () => {
+          for (let i = 0; i < 6; i++) {
+            await storage.appendAudit({ type: i % 2 ? "odd" : "even", actor: `a${i}`, outcome: "success" });
+          }
+          const all = await storage.listAudit({ limit: 100 });
+          expect(all.map((r) => r.actor)).toEqual(["a5", "a4", "a3", "a2", "a1", "a0"]);
+          const page = await storage.listAudit({ limit: 2, before: all[1]?.id });
+          expect(page.map((r) => r.actor)).toEqual(["a3", "a2"]);
+          const odd = await storage.listAudit({ limit: 100, type: "odd" });
+          expect(odd.map((r) => r.actor)).toEqual(["a5", "a3", "a1"]);
+          expect(
+            (await storage.listAudit({ limit: 100, type: "odd", before: odd[0]?.id })).map((r) => r.actor),
+          ).toEqual(["a3", "a1"]);
+        });
+      });
+
+      describe("cancellation", () => {
+        it("an aborted signal stops a call before it starts", async () => {
+          const signal = AbortSignal.abort();
+          await expect(storage.putValue("ns", "k", "v", {}, signal)).rejects.toMatchObject({
+            code: "aborted",
+          });
+          await expect(storage.tryLock("l", "o", 1000, signal)).rejects.toMatchObject({ code: "aborted" });
+          await expect(storage.putCertificate(newCertificate(), signal)).rejects.toMatchObject({
+            code: "aborted",
+          });
+          expect(await storage.getValue("ns", "k")).toBeUndefined();
+          expect(await storage.tryLock("l", "someone-else", 1000)).toBe(true);
+        });
+      });
+
+      if (!options.inMemory) {
+        describe("encryption at rest", () => {
+          it("stores private keys and secret values encrypted, other values as they are", async () => {
+            const cert = newCertificate({ id: "enc" });
+            await storage.putCertificate(cert);
+            await storage.putCertificate(newCertificate({ id: "enc" }));
+            await storage.putValue("acme", "account", "very-secret-value", { secret: true });
+            await storage.putValue("settings", "plain", "visible-value");
+            const { raw } = shared();
+            const certRows = [
+              ...(await raw.selectFrom("certificates").selectAll().execute()),
+              ...(await raw.selectFrom("certificate_history").selectAll().execute()),
+            ];
+            expect(certRows).toHaveLength(2);
+            for (const row of certRows) {
+              expect(row.private_key).toMatch(/^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
+              expect(JSON.stringify(row)).not.toContain("PRIVATE KEY");
+            }
+            expect(JSON.stringify(certRows)).not.toContain(pemBody(cert.privateKeyPem ?? ""));
+            const kv = await raw.selectFrom("kv").selectAll().orderBy("namespace").execute();
+            expect(kv.map((r) => [r.value.startsWith("v1:"), r.secret])).toEqual([
+              [true, 1],
+              [false, 0],
+            ]);
+            expect(JSON.stringify(kv)).not.toContain("very-secret-value");
+            expect(kv[1]?.value).toBe("visible-value");
+          });
+
+          it("another key fails with storage_decrypt_failed; plain data stays readable", async () => {
+            await storage.putCertificate(newCertificate({ id: "c" }));
+            await storage.putValue("acme", "account", "s", { secret: true });
+            await storage.putValue("settings", "plain", "p");
+            const wrong = openAgain(randomBytes(32));
+            await expect(wrong.getCertificate("c")).rejects.toMatchObject({ code: "storage_decrypt_failed" });
+            await expect(wrong.getValue("acme", "account")).rejects.toMatchObject({
+              code: "storage_decrypt_failed",
+            });
+            expect(await wrong.getValue("settings", "plain")).toBe("p");
+            const right = openAgain();
+            expect((await right.getCertificate("c"))?.privateKeyPem).toMatch(/PRIVATE KEY/);
+          });
+
+          it("a ciphertext moved to another row does not decrypt", async () => {
+            await storage.putCertificate(newCertificate({ id: "a" }));
+            await storage.putCertificate(newCertificate({ id: "b" }));
+            await storage.putValue("ns", "a", "secret-a", { secret: true });
+            await storage.putValue("ns", "b", "secret-b", { secret: true });
+            const { raw } = shared();
+            const a = await raw
+              .selectFrom("certificates")
+              .select("private_key")
+              .where("id", "=", "a")
+              .executeTakeFirstOrThrow();
+            await raw
+              .updateTable("certificates")
+              .set({ private_key: a.private_key })
+              .where("id", "=", "b")
+              .execute();
+            const va = await raw
+              .selectFrom("kv")
+              .select("value")
+              .where("key", "=", "a")
+              .executeTakeFirstOrThrow();
+            await raw.updateTable("kv").set({ value: va.value }).where("key", "=", "b").execute();
+
+            await expect(storage.getCertificate("b")).rejects.toMatchObject({
+              code: "storage_decrypt_failed",
+            });
+            await expect(storage.getValue("ns", "b")).rejects.toMatchObject({
+              code: "storage_decrypt_failed",
+            });
+            expect((await storage.getCertificate("a"))?.privateKeyPem).toMatch(/PRIVATE KEY/);
+            expect(await storage.getValue("ns", "a")).toBe("secret-a");
+          });
+        });
+      }
+    });
+  });
+}
+
+function newCertificate(overrides: Partial<NewCertificate> = {}): NewCertificate {
+  const notBefore = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 123));
+  return {
+    id: `cert-${randomUUID()}`,
+    names: ["a.example", "*.a.example"],
+    issuerId: "acme:pebble",
+    keyType: "ec256",
+    custody: "server",
+    certPem: "-----BEGIN CERTIFICATE-----\nMIIBleaf\n-----END CERTIFICATE-----\n",
+    chainPem: "-----BEGIN CERTIFICATE-----\nMIIBchain\n-----END CERTIFICATE-----\n",
+    privateKeyPem: freshPrivateKeyPem(),
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + 90 * 86_400_000),
+    serial: "0a1b2c",
+    ariCertId: "aaa.bbb",
+    renewAt: new Date(notBefore.getTime() + 60 * 86_400_000),
+    ...overrides,
+  };
+}
+
+function newIdentity(overrides: Partial<NewIdentity> = {}): NewIdentity {
+  return {
+    id: randomUUID(),
+    name: "agent",
+    method: "jwt",
+    binding: { iss: "https://issuer.example", sub: randomUUID() },
+    bindingKey: `jwt:${randomUUID()}`,
+    grants: ["a.example", "*.a.example"],
+    enabled: true,
+    admin: false,
+    secretHash: null,
+    ...overrides,
+  };
+}
+
+/** A real PKCS#8 PEM made at test time, so no key is ever committed. */
+function freshPrivateKeyPem(): string {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+}
+
+function pemBody(pem: string): string {
+  return pem.split("\n").slice(1, 2).join("");
+}
