@@ -34,7 +34,7 @@ describe("dns provider index", () => {
       tsigSecret: Buffer.from("secret").toString("base64"),
     });
     expect(ok.success).toBe(true);
-    expect(ok.data).toMatchObject({ ttl: 60, transport: "tcp" });
+    expect(ok.data).toMatchObject({ transport: "tcp", timeoutMs: 10_000 });
     expect(
       rfc.schema.safeParse({ nameserver: "127.0.0.1", tsigKeyName: "k", tsigSecret: "not base64!" }).success,
     ).toBe(false);

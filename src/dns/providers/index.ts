@@ -1,4 +1,5 @@
 import { DnsProviderRegistry, type DnsProviderDefinition } from "../registry.js";
+import { cloudflareProviderDefinition } from "./cloudflare/cloudflare-provider.js";
 import { execProviderDefinition } from "./exec/exec-provider.js";
 import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
 
@@ -7,6 +8,7 @@ import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
  * importing its definition and adding one line to the list (keep it alphabetical).
  */
 export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
+  cloudflareProviderDefinition,
   execProviderDefinition,
   rfc2136ProviderDefinition,
 ];

@@ -42,6 +42,8 @@ export function createExecProvider(config: ExecConfig): DnsProvider {
       const child = spawn(config.command, [...config.args, verb, fqdn, record.value], {
         env,
         stdio: ["ignore", "pipe", "pipe"],
+        // Own process group, so a timeout also stops whatever the script started.
+        detached: true,
       });
       let stderr = "";
       let stdout = "";
@@ -61,9 +63,16 @@ export function createExecProvider(config: ExecConfig): DnsProvider {
         if (error) reject(error);
         else resolve();
       };
+      const signalGroup = (sig: NodeJS.Signals) => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, sig);
+        } catch {
+          // already gone
+        }
+      };
       const kill = () => {
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 2_000).unref();
+        signalGroup("SIGTERM");
+        setTimeout(() => signalGroup("SIGKILL"), 2_000).unref();
       };
       const onAbort = () => {
         kill();

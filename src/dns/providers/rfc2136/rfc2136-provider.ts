@@ -46,7 +46,8 @@ export const rfc2136ConfigSchema = z.strictObject({
   tsigSecret: z.base64().min(1),
   /** Zone to update; defaults to the zone found by SOA lookup for each record. */
   zone: z.string().min(1).optional(),
-  ttl: z.number().int().min(0).max(86_400).default(60),
+  /** Overrides the TTL the caller asks for (lego: RFC2136_TTL). */
+  ttl: z.number().int().min(0).max(86_400).optional(),
   transport: z.enum(["tcp", "udp"]).default("tcp"),
   timeoutMs: z.number().int().positive().max(120_000).default(10_000),
 });
@@ -133,7 +134,12 @@ export function createRfc2136Provider(config: Rfc2136Config, deps: { clock: Cloc
   async function update(record: TxtRecord, op: "add" | "delete", signal: AbortSignal): Promise<void> {
     const zone = (config.zone ?? record.zone).replace(/\.$/, "").toLowerCase();
     const details = { provider: "rfc2136", zone, nameserver: server };
-    const unsigned = buildUpdateMessage(zone, record, op, randomInt(0, 0x10000));
+    const unsigned = buildUpdateMessage(
+      zone,
+      { ...record, ttl: config.ttl ?? record.ttl },
+      op,
+      randomInt(0, 0x10000),
+    );
     const { signed, mac } = signMessage(unsigned, key, {
       timeSigned: Math.floor(deps.clock.now().getTime() / 1000),
       fudge: DEFAULT_FUDGE_SECONDS,
