@@ -17,6 +17,8 @@ import { ConfigError } from "./core/errors.js";
 import type { Logger } from "./core/logger.js";
 import { createDns01Solver, type Dns01Route } from "./dns/dns01-solver.js";
 import { configFromLegoEnv } from "./dns/lego-compat.js";
+import { createPropagationChecker } from "./dns/propagation.js";
+import { createDnsResolver } from "./dns/resolver.js";
 import { createDnsProviderRegistry } from "./dns/providers/index.js";
 import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js";
 import type { Issuer } from "./issuance/issuer.js";
@@ -83,13 +85,18 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     await writeFile(caPath, embeddedCa.rootPem, { mode: 0o644 });
 
     const dnsRoutes = buildDnsRoutes(config, rt);
+    const resolver = createDnsResolver({ servers: config.dns.resolvers });
     const solvers: ChallengeSolver[] = [createHttp01Solver({ store: storage, ttlMs: 60 * 60_000 })];
     if (dnsRoutes.length > 0) {
       solvers.push(
         createDns01Solver({
           routes: dnsRoutes,
-          resolvers: config.dns.resolvers,
-          authoritativeServers: config.dns.authoritativeServers,
+          resolver,
+          propagation: createPropagationChecker({
+            resolver,
+            logger,
+            authoritativeServers: config.dns.authoritativeServers.length > 0 ? config.dns.authoritativeServers : undefined,
+          }),
           logger,
         }),
       );

@@ -106,8 +106,11 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     };
   }
 
+  /** Still worth handing out: not expired, with a margin of 5 % of its lifetime (at most a minute). */
   function usable(record: CertificateRecord | undefined): record is CertificateRecord {
-    return record !== undefined && record.notAfter.getTime() > clock.now().getTime() + 60_000;
+    if (record === undefined) return false;
+    const lifetime = record.notAfter.getTime() - record.notBefore.getTime();
+    return record.notAfter.getTime() > clock.now().getTime() + Math.min(60_000, lifetime * 0.05);
   }
 
   /** lock → check again → act. Runs with its own timeout, never the caller's signal. */

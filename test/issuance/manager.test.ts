@@ -1,0 +1,165 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createManualClock } from "../../src/core/clock.js";
+import { UpstreamError } from "../../src/core/errors.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { createEmbeddedCa, type EmbeddedCa } from "../../src/internal-ca/embedded-ca.js";
+import { createIssuerRouter } from "../../src/issuance/issuer-routing.js";
+import type { IssueRequest, Issuer, RenewalInfo, RenewalInfoSource } from "../../src/issuance/issuer.js";
+import { createCertificateManager, type ManagerDeps } from "../../src/issuance/manager.js";
+import { createStorage } from "../../src/storage/create-storage.js";
+import type { Storage } from "../../src/storage/storage.js";
+
+const policy = { renewWhenRemaining: 1 / 3, renewJitter: 0, keyType: "ec256" as const, reuseKey: false, issueTimeoutMs: 30_000 };
+
+/** The real embedded CA behind a counter (and optional failure / ARI behaviour). */
+function counting(ca: EmbeddedCa, extra: Partial<Issuer & RenewalInfoSource> & { failWith?: Error } = {}) {
+  const requests: IssueRequest[] = [];
+  const issuer: Issuer & Partial<RenewalInfoSource> = {
+    id: "counted",
+    async issue(request, signal) {
+      requests.push(request);
+      await new Promise((r) => setTimeout(r, 30)); // an order takes time: let concurrent callers pile up
+      if (extra.failWith) throw extra.failWith;
+      return ca.issue(request, signal);
+    },
+    ...(extra.renewalInfo ? { renewalInfo: extra.renewalInfo } : {}),
+  };
+  return { issuer, requests };
+}
+
+describe("certificate manager (real SQLite storage, real embedded CA)", () => {
+  let dir: string;
+  let storage: Storage;
+  let ca: EmbeddedCa;
+  const clock = createManualClock(new Date());
+  const key = randomBytes(32);
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cf-manager-"));
+    storage = createStorage({ url: `sqlite:${join(dir, "db.sqlite")}`, encryptionKey: key });
+    await storage.migrate();
+    clock.set(new Date());
+    ca = await createEmbeddedCa({ store: storage, clock, logger: silentLogger(), options: { leafValidityDays: 30 } });
+  });
+  afterEach(async () => {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function manager(issuer: Issuer, over: Partial<ManagerDeps> = {}) {
+    return createCertificateManager({
+      storage,
+      router: createIssuerRouter([issuer], [], issuer.id),
+      clock,
+      logger: silentLogger(),
+      policy,
+      ...over,
+    });
+  }
+
+  it("50 concurrent requests for a new name cause exactly one order", async () => {
+    const { issuer, requests } = counting(ca);
+    const m = manager(issuer);
+    const results = await Promise.all(Array.from({ length: 50 }, () => m.obtain({ names: ["new.example.com"] })));
+    expect(requests).toHaveLength(1);
+    expect(new Set(results.map((r) => r.record.serial)).size).toBe(1);
+    expect((await m.obtain({ names: ["new.example.com"] })).cached).toBe(true);
+  });
+
+  it("two replicas on one database order once (storage lock, then check again)", async () => {
+    const { issuer, requests } = counting(ca);
+    const other = createStorage({ url: `sqlite:${join(dir, "db.sqlite")}`, encryptionKey: key });
+    try {
+      const a = manager(issuer);
+      const b = manager(issuer, { storage: other });
+      const results = await Promise.all([a.obtain({ names: ["ha.example.com"] }), b.obtain({ names: ["ha.example.com"] })]);
+      expect(requests).toHaveLength(1);
+      expect(results[0].record.serial).toBe(results[1].record.serial);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a caller that disconnects does not lose the certificate", async () => {
+    const { issuer, requests } = counting(ca);
+    const m = manager(issuer);
+    const ac = new AbortController();
+    const pending = m.obtain({ names: ["gone.example.com"] }, ac.signal);
+    while (requests.length === 0) await new Promise((r) => setTimeout(r, 2)); // the order has started
+    ac.abort(new Error("client went away"));
+    await expect(pending).rejects.toThrow("client went away");
+    await new Promise((r) => setTimeout(r, 300));
+    const later = await m.obtain({ names: ["gone.example.com"] });
+    expect(later.cached).toBe(true);
+    expect(requests).toHaveLength(1);
+  });
+
+  it("renews due certificates by time with a fresh key, keeping the old version in history", async () => {
+    const { issuer, requests } = counting(ca);
+    const m = manager(issuer);
+    const first = await m.obtain({ names: ["due.example.com"] });
+    expect((await m.renewDue()).renewed).toBe(0);
+    clock.set(new Date(first.record.renewAt.getTime() + 1000));
+    expect(await m.renewDue()).toEqual({ renewed: 1, failed: 0 });
+    const now = await storage.getCertificate(first.record.id);
+    expect(now!.serial).not.toBe(first.record.serial);
+    expect(now!.privateKeyPem).not.toBe(first.record.privateKeyPem);
+    expect(requests).toHaveLength(2);
+    const history = await storage.listCertificateHistory(first.record.id);
+    expect(history.map((h) => h.serial)).toContain(first.record.serial);
+  });
+
+  it("keeps the key across renewals when reuseKey is set", async () => {
+    const { issuer } = counting(ca);
+    const m = manager(issuer, { policy: { ...policy, reuseKey: true } });
+    const first = await m.obtain({ names: ["reuse.example.com"] });
+    const renewed = await m.renew({ names: ["reuse.example.com"], force: true });
+    expect(renewed.record.serial).not.toBe(first.record.serial);
+    expect(renewed.record.privateKeyPem).toBe(first.record.privateKeyPem);
+  });
+
+  it("refuses renewal before the window with renewal_not_due", async () => {
+    const { issuer } = counting(ca);
+    const m = manager(issuer);
+    await m.obtain({ names: ["early.example.com"] });
+    await expect(m.renew({ names: ["early.example.com"] })).rejects.toMatchObject({ code: "renewal_not_due", status: 429 });
+  });
+
+  it("records the last failure and schedules the retry after an upstream Retry-After", async () => {
+    const { issuer } = counting(ca);
+    const m = manager(issuer);
+    const first = await m.obtain({ names: ["fail.example.com"] });
+    clock.set(new Date(first.record.renewAt.getTime() + 1000));
+    const failing = counting(ca, { failWith: new UpstreamError("acme_rate_limited", "too many certificates", { retryAfter: 3600 }) });
+    const m2 = manager({ ...failing.issuer, id: "counted" });
+    expect(await m2.renewDue()).toEqual({ renewed: 0, failed: 1 });
+    const stored = await storage.getCertificate(first.record.id);
+    expect(stored!.serial).toBe(first.record.serial); // the old certificate is still served
+    expect(stored!.lastFailure).toMatchObject({ code: "acme_rate_limited", failureCount: 1 });
+    expect(stored!.lastFailure!.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(clock.now().getTime() + 3_600_000);
+    expect(await m2.renewDue()).toEqual({ renewed: 0, failed: 0 }); // not due again before the retry time
+  });
+
+  it("uses the CA's ARI window and sends `replaces` on renewal", async () => {
+    const windows: RenewalInfo[] = [];
+    const renewalInfo = async (certPem: string): Promise<RenewalInfo> => {
+      const start = new Date(clock.now().getTime() + 86_400_000);
+      const info = { certId: "aki." + Buffer.from(certPem.slice(-40)).toString("base64url"), windowStart: start, windowEnd: new Date(start.getTime() + 3_600_000) };
+      windows.push(info);
+      return info;
+    };
+    const { issuer, requests } = counting(ca, { renewalInfo });
+    const m = manager(issuer);
+    const first = await m.obtain({ names: ["ari.example.com"] });
+    expect(first.record.ariCertId).toBe(windows[0]!.certId);
+    expect(first.record.renewAt.getTime()).toBeGreaterThanOrEqual(windows[0]!.windowStart.getTime());
+    expect(first.record.renewAt.getTime()).toBeLessThanOrEqual(windows[0]!.windowEnd.getTime());
+    clock.set(new Date(first.record.renewAt.getTime() + 1));
+    await m.renewDue();
+    expect(requests[1]!.replaces).toBe(windows[0]!.certId);
+  });
+});
