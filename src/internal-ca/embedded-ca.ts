@@ -249,7 +249,8 @@ function leafSigner(hierarchy: CaHierarchy, clock: Clock): (request: LeafRequest
         serialNumber: randomSerial(),
         subject,
         issuer: issuer.subjectName,
-        notBefore: new Date(now - BACKDATE_MS),
+        // backdate for clock skew, but never by more than a tenth of a short-lived certificate's life
+        notBefore: new Date(now - Math.min(BACKDATE_MS, request.validitySeconds * 100)),
         notAfter: new Date(Math.min(now + request.validitySeconds * 1000, issuer.notAfter.getTime())),
         publicKey: spki,
         signingKey: signingKey.keys.privateKey,
