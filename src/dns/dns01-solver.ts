@@ -12,9 +12,10 @@ import { normalizeFqdn, type DnsResolver } from "./resolver.js";
  * authoritative servers serve it, and removes exactly that value afterwards.
  *
  * Routing: the route whose `suffix` is the longest match for the domain wins ("" matches every domain).
- * If `_acme-challenge.<domain>` is a CNAME (delegation, e.g. to an acme-dns zone), the record is
- * written at the end of the chain, through the route configured for the target's suffix if there is one
- * (a catch-all does not count), otherwise through the domain's route.
+ * Every domain needs a route (else ValidationError `dns_route_missing`). If `_acme-challenge.<domain>`
+ * is a CNAME (delegation, e.g. to an acme-dns zone), the record is written at the end of the chain,
+ * through the route configured for the target's suffix if there is one (a catch-all does not count),
+ * otherwise through the domain's route.
  */
 export interface Dns01Route {
   /** Domain suffix this route serves: "example.com" matches example.com and every name below it. */
@@ -82,10 +83,8 @@ export function createDns01Solver(deps: Dns01SolverDeps): ChallengeSolver {
 
   const specificRoutes = deps.routes.filter((r) => normalizeSuffix(r.suffix) !== "");
 
-  /** A delegated name is written by the route for its zone if one is configured, else by the domain's. */
-  function routeFor(name: string, challengeName: string, domain: string): Dns01Route {
-    const byTarget = name !== challengeName ? selectRoute(specificRoutes, name) : undefined;
-    const route = byTarget ?? selectRoute(deps.routes, domain);
+  function domainRoute(domain: string): Dns01Route {
+    const route = selectRoute(deps.routes, domain);
     if (!route) {
       throw new ValidationError("dns_route_missing", `no DNS provider is configured for ${domain}`, {
         domain,
@@ -99,11 +98,13 @@ export function createDns01Solver(deps: Dns01SolverDeps): ChallengeSolver {
 
     async present(challenge, signal) {
       const challengeName = `_acme-challenge.${normalizeFqdn(challenge.domain)}`;
+      const fallback = domainRoute(challenge.domain);
       const name =
         deps.followCnames === false
           ? challengeName
           : await deps.resolver.followChallengeCname(challengeName, signal);
-      const route = routeFor(name, challengeName, challenge.domain);
+      // A delegated name is written by the route for its own zone if one is configured.
+      const route = (name !== challengeName ? selectRoute(specificRoutes, name) : undefined) ?? fallback;
       const zone = normalizeFqdn(route.zone ?? (await deps.resolver.findZone(name, signal)));
       const record: TxtRecord = {
         zone,
