@@ -2,6 +2,8 @@ import { DnsProviderRegistry, type DnsProviderDefinition } from "../registry.js"
 import { cloudflareProviderDefinition } from "./cloudflare/cloudflare-provider.js";
 import { execProviderDefinition } from "./exec/exec-provider.js";
 import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
+import { digitalOceanProviderDefinition } from "./digitalocean/digitalocean-provider.js";
+import { hetznerProviderDefinition } from "./hetzner/hetzner-provider.js";
 
 /**
  * Every DNS provider certfleet ships. Each entry is one provider's metadata + factory; add a provider by
@@ -9,7 +11,9 @@ import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
  */
 export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
   cloudflareProviderDefinition,
+  digitalOceanProviderDefinition,
   execProviderDefinition,
+  hetznerProviderDefinition,
   rfc2136ProviderDefinition,
 ];
 
