@@ -69,14 +69,15 @@ exit "\${EXIT_CODE:-0}"
     return createExecProvider(execConfigSchema.parse({ command: path, ...overrides }));
   }
 
-  it("a nonzero exit is dns_exec_failed with stderr, the verb and the fqdn with its trailing dot", async () => {
+  it("a nonzero exit is dns_exec_failed with stderr (internal only), the verb and the fqdn with its trailing dot", async () => {
     const err = (await provider({ env: { EXIT_CODE: "3" } })
       .appendTxt(record, AbortSignal.timeout(10_000))
       .catch((e: unknown) => e)) as UpstreamError;
     expect(err).toBeInstanceOf(UpstreamError);
     expect(err.code).toBe("dns_exec_failed");
     expect(err.details).toMatchObject({ provider: "exec", zone: ZONE, verb: "present", exitCode: 3 });
-    expect(String(err.details?.stderr)).toContain(`args: present _acme-challenge.${ZONE}. v1`);
+    expect(String(err.internal)).toContain(`args: present _acme-challenge.${ZONE}. v1`);
+    expect(err.message).not.toContain("args:");
   });
 
   it("cleanup failures surface too (the solver decides to log them)", async () => {
@@ -93,7 +94,7 @@ exit "\${EXIT_CODE:-0}"
       const err = (await provider({ env: { EXIT_CODE: "1", DNS_TOKEN: "tok" } })
         .appendTxt(record, AbortSignal.timeout(10_000))
         .catch((e: unknown) => e)) as UpstreamError;
-      expect(String(err.details?.stderr)).toContain("leak: none token: tok");
+      expect(String(err.internal)).toContain("leak: none token: tok");
 
       const passed = (await provider({
         env: { EXIT_CODE: "1" },
@@ -101,7 +102,7 @@ exit "\${EXIT_CODE:-0}"
       })
         .appendTxt(record, AbortSignal.timeout(10_000))
         .catch((e: unknown) => e)) as UpstreamError;
-      expect(String(passed.details?.stderr)).toContain("leak: parent-secret");
+      expect(String(passed.internal)).toContain("leak: parent-secret");
     } finally {
       delete process.env.CERTFLEET_TEST_PARENT_SECRET;
     }

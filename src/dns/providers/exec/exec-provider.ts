@@ -111,10 +111,11 @@ export function createExecProvider(config: ExecConfig): DnsProvider {
         finish(
           new UpstreamError(
             "dns_exec_failed",
-            `dns exec provider: "${verb}" for zone ${record.zone} exited with ${code ?? sig}${output ? `: ${output}` : ""}`,
+            `dns exec provider: "${verb}" for zone ${record.zone} exited with ${code ?? sig}`,
             {
+              // The program's output may echo credentials: logs and audit only, never a caller.
               internal: output,
-              details: { provider: "exec", zone: record.zone, verb, exitCode: code, stderr: stderr.trim() },
+              details: { provider: "exec", zone: record.zone, verb, exitCode: code },
             },
           ),
         );
