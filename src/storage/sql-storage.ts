@@ -319,6 +319,7 @@ export class SqlStorage implements Storage {
     return row !== undefined;
   }
 
+  /** Ours while the row names us: an expired lock that nobody took over may still be refreshed. */
   async refreshLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
     const result = await this.#db
       .updateTable("locks")
