@@ -1,0 +1,54 @@
+import { UpstreamError } from "../../core/errors.js";
+import { fetchJson, type FetchLike } from "./fetch-json.js";
+
+/**
+ * OpenID Connect discovery, the one part this server needs: `jwks_uri`. The document is fetched from
+ * `{issuerUrl}/.well-known/openid-configuration` (a trailing slash on the issuer is dropped first, as
+ * OIDC Discovery §4 says) and its `issuer` must equal the configured issuer URL exactly (§4.3), so a
+ * document served for another issuer cannot redirect key lookups. An https issuer may not name an
+ * http jwks_uri.
+ */
+
+const MAX_DISCOVERY_BYTES = 256 * 1024;
+
+export function discoveryUrl(issuerUrl: string): string {
+  return issuerUrl.replace(/\/$/, "") + "/.well-known/openid-configuration";
+}
+
+function mismatch(issuerUrl: string, detail: string): UpstreamError {
+  return new UpstreamError(
+    "identity_provider_misconfigured",
+    "the identity provider's discovery document is not acceptable",
+    {
+      status: 503,
+      internal: `${discoveryUrl(issuerUrl)}: ${detail}`,
+      retryAfter: 30,
+    },
+  );
+}
+
+/** Fetch discovery and return the validated `jwks_uri`. */
+export async function discoverJwksUri(
+  fetch: FetchLike,
+  issuerUrl: string,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<string> {
+  const doc = await fetchJson(fetch, discoveryUrl(issuerUrl), { ...options, maxBytes: MAX_DISCOVERY_BYTES });
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw mismatch(issuerUrl, "not a JSON object");
+  const { issuer, jwks_uri: jwksUri } = doc as Record<string, unknown>;
+  if (issuer !== issuerUrl)
+    throw mismatch(issuerUrl, `document issuer ${JSON.stringify(issuer)?.slice(0, 200)} is not ${issuerUrl}`);
+  if (typeof jwksUri !== "string") throw mismatch(issuerUrl, "no jwks_uri");
+  let parsed: URL;
+  try {
+    parsed = new URL(jwksUri);
+  } catch {
+    throw mismatch(issuerUrl, "jwks_uri is not a URL");
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:")
+    throw mismatch(issuerUrl, "jwks_uri is not http(s)");
+  if (issuerUrl.startsWith("https:") && parsed.protocol !== "https:")
+    throw mismatch(issuerUrl, "https issuer with a plain-http jwks_uri");
+  return jwksUri;
+}

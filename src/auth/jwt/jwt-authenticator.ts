@@ -1,0 +1,220 @@
+import {
+  errors,
+  jwtVerify,
+  type FlattenedJWSInput,
+  type JWSHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyResult,
+} from "jose";
+import type { Clock } from "../../core/clock.js";
+import type { Logger } from "../../core/logger.js";
+import type { Storage } from "../../storage/storage.js";
+import { AuthFailure } from "../auth-failure.js";
+import type { Authenticator, AuthRequest, Principal } from "../authenticator.js";
+import { credentialsFor } from "../authorization-header.js";
+import { methodOfKind, spiffeTrustDomain, tokenBindingKeys } from "../binding.js";
+import { checkIdentity, findIdentityByKeys, principalOfRecord } from "../identity-lookup.js";
+import type { FetchLike } from "./fetch-json.js";
+import { createCachedKeySet, type CachedKeySet, type ResolvedKey } from "./key-set.js";
+import { createKeySetLoader } from "./key-sources.js";
+import { claimGrants, inspectToken, tokenScopes } from "./token-shape.js";
+import { resolveIssuers, type ResolvedIssuer, type TrustedIssuer } from "./trusted-issuer.js";
+
+/**
+ * `Authorization: Bearer <jwt>` from any number of trusted issuers (OIDC providers and workload
+ * identity issuers: Entra ID, AWS, GCP, Kubernetes, SPIFFE). Each token goes through:
+ *
+ * 1. size and shape checks (token-shape.ts), on the unverified token;
+ * 2. issuer selection by the unverified `iss` (or, for SPIFFE, the trust domain of `sub`);
+ * 3. the header `alg` must be in that issuer's allowlist — before any key is looked up;
+ * 4. signature verification with the issuer's cached key set (refreshed on unknown kid, with cooldown),
+ *    plus `iss`, `aud`, `exp`/`nbf` with the configured clock tolerance, and required `exp` and `sub`;
+ * 5. required scopes (`scope` / `scp`);
+ * 6. the identity record matched by binding key (binding.ts): disabled → refused; grants from the
+ *    configured `domainsClaim`, else from the record, else none (so every name is refused later).
+ */
+
+export interface JwtAuthenticatorDeps {
+  issuers: readonly TrustedIssuer[];
+  fetch: FetchLike;
+  clock: Clock;
+  logger: Logger;
+  /** Identity records; without it, grants come only from `domainsClaim`. */
+  store?: Pick<Storage, "findIdentityByBinding">;
+}
+
+export const JWT_METHOD = "jwt";
+
+interface IssuerRuntime {
+  config: ResolvedIssuer;
+  keys: CachedKeySet;
+}
+
+export type JwtAuthenticator = Authenticator & {
+  /** Fetch every issuer's keys now (start-up check); resolves with the labels that failed. */
+  warmUp(signal: AbortSignal): Promise<{ issuer: string; error: string }[]>;
+};
+
+function mapJoseError(e: unknown, issuer: ResolvedIssuer): unknown {
+  if (e instanceof errors.JWTExpired) return new AuthFailure("jwt_expired", `${e.claim} check failed`);
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    if (e.reason === "missing") return new AuthFailure("jwt_claim_missing", `missing ${e.claim}`);
+    const reasons: Record<string, string> = {
+      aud: "jwt_audience_mismatch",
+      iss: "jwt_issuer_mismatch",
+      nbf: "jwt_not_yet_valid",
+      iat: "jwt_iat_invalid",
+    };
+    return new AuthFailure(reasons[e.claim] ?? "jwt_claims_invalid", `${e.claim}: ${e.message}`);
+  }
+  if (e instanceof errors.JWSSignatureVerificationFailed)
+    return new AuthFailure("jwt_signature_invalid", issuer.label);
+  if (e instanceof errors.JOSEAlgNotAllowed) return new AuthFailure("jwt_alg_not_allowed", e.message);
+  if (e instanceof errors.JWKSNoMatchingKey)
+    return new AuthFailure("jwt_key_unknown", `no key in ${issuer.label}'s set matches`);
+  if (e instanceof errors.JWKSMultipleMatchingKeys) return new AuthFailure("jwt_key_ambiguous", issuer.label);
+  if (e instanceof errors.JOSENotSupported) return new AuthFailure("jwt_unsupported", e.message);
+  if (e instanceof errors.JOSEError) return new AuthFailure("jwt_invalid", `${e.code}: ${e.message}`);
+  return e;
+}
+
+export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthenticator {
+  const logger = deps.logger.child({ component: "auth.jwt" });
+  const runtimes: IssuerRuntime[] = resolveIssuers(deps.issuers).map((config) => ({
+    config,
+    keys: createCachedKeySet({
+      load: createKeySetLoader(config.keySource, {
+        fetch: deps.fetch,
+        clock: deps.clock,
+        logger,
+        timeoutMs: config.fetchTimeoutMs,
+      }),
+      clock: deps.clock,
+      logger,
+      label: config.label,
+      maxAgeMs: config.cacheMaxAgeMs,
+      cooldownMs: config.cooldownMs,
+    }),
+  }));
+  const byIssuer = new Map(
+    runtimes.filter((r) => r.config.issuerUrl !== undefined).map((r) => [r.config.issuerUrl!, r]),
+  );
+  const spiffeByDomain = new Map(
+    runtimes.filter((r) => r.config.kind === "spiffe").map((r) => [r.config.trustDomain!, r]),
+  );
+  const maxTokenBytes = Math.max(0, ...runtimes.map((r) => r.config.maxTokenBytes));
+
+  function selectIssuer(payload: JWTPayload): IssuerRuntime {
+    if (typeof payload.iss === "string") {
+      const byIss = byIssuer.get(payload.iss);
+      if (byIss) return byIss;
+    }
+    const domain = typeof payload.sub === "string" ? spiffeTrustDomain(payload.sub) : undefined;
+    const spiffe = domain === undefined ? undefined : spiffeByDomain.get(domain);
+    // A SPIFFE entry without issuerUrl accepts any (or no) iss; with one, only that (matched above).
+    if (spiffe && spiffe.config.issuerUrl === undefined) return spiffe;
+    throw new AuthFailure(
+      "jwt_issuer_untrusted",
+      `iss ${JSON.stringify(payload.iss)?.slice(0, 200)} is not a trusted issuer`,
+    );
+  }
+
+  async function verify(token: string, issuer: IssuerRuntime, signal: AbortSignal): Promise<JWTVerifyResult> {
+    const { config } = issuer;
+    const options = {
+      algorithms: config.algorithms,
+      audience: config.audience,
+      clockTolerance: config.clockToleranceSeconds,
+      currentDate: deps.clock.now(),
+      requiredClaims: ["exp", "sub"],
+      ...(config.issuerUrl !== undefined ? { issuer: config.issuerUrl } : {}),
+    };
+    try {
+      const getKey = (header: JWSHeaderParameters, jws: FlattenedJWSInput) =>
+        issuer.keys.keyFor(header, jws, signal);
+      return await jwtVerify(token, getKey, options);
+    } catch (e) {
+      // A kid-less token and several candidate keys: try each (jose leaves this to the caller).
+      if (e instanceof errors.JWKSMultipleMatchingKeys) {
+        for await (const key of e as unknown as AsyncIterable<ResolvedKey>) {
+          try {
+            return await jwtVerify(token, key, options);
+          } catch (inner) {
+            if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw mapJoseError(inner, config);
+          }
+        }
+        throw new AuthFailure("jwt_signature_invalid", `${config.label}: no candidate key verifies`);
+      }
+      throw mapJoseError(e, config);
+    }
+  }
+
+  async function toPrincipal(
+    payload: JWTPayload,
+    config: ResolvedIssuer,
+    request: AuthRequest,
+    signal: AbortSignal,
+  ): Promise<Principal> {
+    const method = methodOfKind(config.kind);
+    const sub = payload.sub!;
+    if (config.kind === "spiffe" && spiffeTrustDomain(sub) !== config.trustDomain) {
+      throw new AuthFailure("spiffe_trust_domain_mismatch", `${sub} is not in ${config.trustDomain}`);
+    }
+    const bindingKeys = tokenBindingKeys(config.kind, payload);
+    const record = deps.store ? await findIdentityByKeys(deps.store, bindingKeys, signal) : undefined;
+    if (record) checkIdentity(record, request);
+    const grants =
+      config.domainsClaim !== undefined ? claimGrants(payload[config.domainsClaim]) : (record?.grants ?? []);
+    if (record) return { ...principalOfRecord(record, method), grants: Object.freeze([...grants]) };
+    const iss = typeof payload.iss === "string" ? payload.iss : config.label;
+    return { id: `jwt:${iss}#${sub}`, name: sub, method, grants: Object.freeze([...grants]), admin: false };
+  }
+
+  return {
+    method: JWT_METHOD,
+    async authenticate(request: AuthRequest, signal: AbortSignal): Promise<Principal | undefined> {
+      const token = credentialsFor(request.headers, "Bearer");
+      if (token === undefined) return undefined;
+      if (runtimes.length === 0) throw new AuthFailure("jwt_no_issuers", "no JWT issuer is configured");
+      const unverified = inspectToken(token, maxTokenBytes);
+      const issuer = selectIssuer(unverified.payload);
+      const { config } = issuer;
+      if (Buffer.byteLength(token) > config.maxTokenBytes)
+        throw new AuthFailure("jwt_too_large", `> ${config.maxTokenBytes} bytes for ${config.label}`);
+      const alg = unverified.header.alg ?? "";
+      if (!config.algorithms.includes(alg)) {
+        throw new AuthFailure(
+          "jwt_alg_not_allowed",
+          `alg ${alg.slice(0, 20)} is not allowed for ${config.label}`,
+        );
+      }
+      if (!unverified.signed) throw new AuthFailure("jwt_signature_missing");
+
+      const { payload } = await verify(token, issuer, signal);
+
+      if (config.requiredScopes.length > 0) {
+        const scopes = tokenScopes(payload);
+        const missing = config.requiredScopes.filter((s) => !scopes.has(s));
+        if (missing.length > 0)
+          throw new AuthFailure("jwt_scope_missing", `missing scope(s) ${missing.join(" ")}`);
+      }
+      return toPrincipal(payload, config, request, signal);
+    },
+    async warmUp(signal) {
+      const failures: { issuer: string; error: string }[] = [];
+      await Promise.all(
+        runtimes.map(async (r) => {
+          try {
+            await r.keys.refresh(signal);
+          } catch (e) {
+            failures.push({
+              issuer: r.config.label,
+              error: (e as { internal?: string }).internal ?? String(e),
+            });
+          }
+        }),
+      );
+      return failures;
+    },
+  };
+}
