@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
 import type { Logger } from "../core/logger.js";
 import type { CertificateManager } from "../issuance/manager.js";
 import type { Storage } from "../storage/storage.js";
@@ -29,7 +29,7 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,
     trustProxy: deps.trustProxy.length > 0 ? deps.trustProxy : false,
     return503OnClosing: true,

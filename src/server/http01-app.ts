@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
 import type { Logger } from "../core/logger.js";
 import type { Storage } from "../storage/storage.js";
 
@@ -9,7 +9,7 @@ import type { Storage } from "../storage/storage.js";
 const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
 
 export function buildHttp01App(deps: { storage: Pick<Storage, "getChallengeToken">; logger: Logger }): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger, disableRequestLogging: true }) as unknown as FastifyInstance;
+  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
   app.get<{ Params: { token: string } }>("/.well-known/acme-challenge/:token", async (request, reply) => {
     const { token } = request.params;
     const keyAuthorization = TOKEN.test(token) ? await deps.storage.getChallengeToken(token) : undefined;

@@ -1,0 +1,50 @@
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { silentLogger } from "../../src/core/logger.js";
+import { buildApp } from "../../src/server/app.js";
+
+/** docs/openapi.yaml must list exactly the routes the app registers (the ACME server aside). */
+describe("docs/openapi.yaml", () => {
+  it("documents every API route the app registers, and nothing else", async () => {
+    const doc = parse(await readFile(new URL("../../docs/openapi.yaml", import.meta.url), "utf8")) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
+    const registered: string[] = [];
+    const unused = () => {
+      throw new Error("not called");
+    };
+    const app = await buildApp({
+      logger: silentLogger(),
+      storage: { ping: async () => undefined, appendAudit: async () => undefined },
+      manager: { obtain: unused, renew: unused, renewDue: unused },
+      authenticate: unused,
+      authorizeNames: unused,
+      audit: async () => undefined,
+      bodyLimit: 1024,
+      trustProxy: [],
+    });
+    // printRoutes draws a tree; rebuild full paths from the indentation
+    const seen: string[] = [];
+    const stack: string[] = [];
+    for (const line of app.printRoutes({ commonPrefix: false }).split("\n")) {
+      const at = line.indexOf("/");
+      const m = /^(\S*?) \(([^)]+)\)/.exec(line.slice(at));
+      if (at < 0 || !m) continue;
+      const depth = Math.floor(at / 4);
+      stack.length = depth;
+      stack[depth] = (stack[depth - 1] ?? "") + m[1];
+      for (const method of m[2]!.split(", ")) if (method !== "HEAD") seen.push(`${method} ${stack[depth]}`);
+    }
+    for (const entry of documented) {
+      const [method, url] = entry.split(" ") as [string, string];
+      if (app.hasRoute({ method: method as "GET", url })) registered.push(entry);
+    }
+    expect(registered).toEqual(documented);
+    expect(seen.filter((r) => !r.includes("/acme/")).sort()).toEqual(documented);
+    await app.close();
+  });
+});
