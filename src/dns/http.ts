@@ -256,3 +256,27 @@ export function createKeyedMutex(): <T>(key: string, fn: () => Promise<T>) => Pr
     }
   };
 }
+
+/** `promise`, or an `aborted` error as soon as `signal` fires (the work itself goes on for others). */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    return Promise.reject(
+      new CertfleetError("aborted", "operation was cancelled", { status: 499, cause: signal.reason }),
+    );
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () =>
+      reject(new CertfleetError("aborted", "operation was cancelled", { status: 499, cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

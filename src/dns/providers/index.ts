@@ -4,6 +4,7 @@ import { execProviderDefinition } from "./exec/exec-provider.js";
 import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
 import { digitalOceanProviderDefinition } from "./digitalocean/digitalocean-provider.js";
 import { hetznerProviderDefinition } from "./hetzner/hetzner-provider.js";
+import { googleCloudProviderDefinition } from "./googlecloud/googlecloud-provider.js";
 
 /**
  * Every DNS provider certfleet ships. Each entry is one provider's metadata + factory; add a provider by
@@ -13,6 +14,7 @@ export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
   cloudflareProviderDefinition,
   digitalOceanProviderDefinition,
   execProviderDefinition,
+  googleCloudProviderDefinition,
   hetznerProviderDefinition,
   rfc2136ProviderDefinition,
 ];
