@@ -145,7 +145,7 @@ export async function startGoogleCloudApi(options: {
       if (rr) {
         check(req.method === "GET", `unexpected ${req.method}`);
         const name = req.query.get("name");
-        check(name?.endsWith("."), `rrsets name must be absolute with a dot: ${name}`);
+        check(name !== null && name.endsWith("."), `rrsets name must be absolute with a dot: ${name}`);
         check(req.query.get("type") === "TXT", "rrsets type must be TXT");
         const set = sets.get(name);
         return {
