@@ -1,5 +1,6 @@
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { ConfigError } from "../core/errors.js";
+import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
 
@@ -22,16 +23,7 @@ export interface ResolvedConfig {
   storage: { url: string; encryptionKey?: Buffer; encryptionKeyFile: string };
   auth: {
     apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
-    jwtIssuers: {
-      issuerUrl: string;
-      audience: string | string[];
-      requiredScopes?: string[];
-      domainsClaim?: string;
-      algorithms?: string[];
-      jwksUri?: string;
-      clockToleranceSeconds?: number;
-      kind?: string;
-    }[];
+    jwtIssuers: TrustedIssuer[];
     /** No credential configured at all: generate and print a bootstrap API key. */
     bootstrap: boolean;
   };
@@ -114,6 +106,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     if (!audience) issues.push({ path: a.jwt ? "auth.jwt.audience" : "auth.audience", message: "required with an issuer URL" });
     jwtIssuers.push({
       ...a.jwt,
+      kind: a.jwt?.kind,
       issuerUrl: shortIssuer,
       audience: audience ?? "",
       requiredScopes: a.jwt?.requiredScopes ?? a.requiredScopes,

@@ -19,14 +19,21 @@ const pattern = z.string().min(1).describe("a name pattern: example.com, *.examp
 
 const jwtIssuer = z
   .strictObject({
-    issuerUrl: z.url().describe("issuer URL; discovery at {issuerUrl}/.well-known/openid-configuration"),
+    issuerUrl: z.url().optional().describe("issuer URL (exact `iss`); discovery at {issuerUrl}/.well-known/openid-configuration. Optional only for kind spiffe"),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe("accepted `aud` value(s)"),
     requiredScopes: z.array(z.string().min(1)).optional().describe("scopes that must all be present (`scope` or `scp`)"),
     domainsClaim: z.string().min(1).optional().describe("claim listing the names this token may obtain"),
-    algorithms: z.array(z.string()).optional().describe("allowed JWS algorithms (default RS256, ES256, PS256, EdDSA)"),
+    algorithms: z.array(z.string()).optional().describe("allowed JWS algorithms (default RS256, ES256, PS256, EdDSA; none and HS* are refused)"),
     jwksUri: z.url().optional().describe("JWKS URL override (skips discovery)"),
-    clockToleranceSeconds: z.number().int().min(0).max(300).optional(),
+    clockToleranceSeconds: z.number().int().min(0).max(300).optional().describe("allowed clock skew (default 30)"),
+    maxTokenBytes: z.number().int().min(512).max(65536).optional().describe("longest token accepted (default 8192)"),
     kind: z.enum(["oidc", "azure", "aws", "gcp", "kubernetes", "spiffe"]).optional().describe("workload flavour: which claims bind identity records"),
+    trustDomain: z.string().optional().describe("spiffe: the trust domain whose JWT-SVIDs this entry verifies"),
+    bundleFile: z.string().optional().describe("spiffe: a SPIFFE trust bundle (JWKS) file"),
+    bundleEndpointUrl: z.url().optional().describe("spiffe: a SPIFFE bundle endpoint URL"),
+    jwksCacheMaxAgeSeconds: z.number().int().positive().optional(),
+    jwksCooldownSeconds: z.number().int().positive().optional().describe("minimum time between two key-set fetches (default 30)"),
+    fetchTimeoutMs: z.number().int().positive().optional(),
   })
   .describe("a trusted JWT/OIDC issuer");
 

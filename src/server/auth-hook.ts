@@ -1,4 +1,4 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AuthRequest, Principal } from "../auth/authenticator.js";
 
 /** The server's view of authentication: one function in, a Principal out (or a CertfleetError thrown). */
@@ -21,12 +21,15 @@ export function authRequestOf(request: FastifyRequest): AuthRequest {
   };
 }
 
-/** An AbortSignal that fires when the client goes away, so work done only for this caller stops. */
-export function requestSignal(request: FastifyRequest): AbortSignal {
+/**
+ * An AbortSignal that fires when the client goes away before we answered, so work done only for this
+ * caller stops waiting. (The request stream's own "close" fires once its body is read, so the response
+ * is what tells.)
+ */
+export function requestSignal(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  request.raw.once("close", () => {
-    if (!request.raw.complete || request.raw.destroyed) controller.abort(new Error("client disconnected"));
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
   });
-  request.raw.socket.once("close", () => controller.abort(new Error("client disconnected")));
   return controller.signal;
 }

@@ -65,8 +65,8 @@ export function present(result: ObtainResult) {
 
 export function certificateRoutes(deps: CertificateRouteDeps) {
   return async (app: FastifyInstance) => {
-    app.post("/api/certificate", async (request) => {
-      const signal = requestSignal(request);
+    app.post("/api/certificate", async (request, reply) => {
+      const signal = requestSignal(reply);
       const principal = await deps.authenticate(authRequestOf(request), signal);
       const input = parse(body, request.body);
       const names = namesOf(input);
@@ -76,8 +76,8 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
       return present(result);
     });
 
-    app.post("/api/certificate/renew", async (request) => {
-      const signal = requestSignal(request);
+    app.post("/api/certificate/renew", async (request, reply) => {
+      const signal = requestSignal(reply);
       const principal = await deps.authenticate(authRequestOf(request), signal);
       const input = parse(renewBody, request.body);
       const names = namesOf(input);
