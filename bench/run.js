@@ -19,7 +19,11 @@ const connections = arg("connections", 16);
 const here = new URL(".", import.meta.url).pathname;
 
 async function startChild(mode, fixturePath) {
-  const child = spawn(process.execPath, [join(here, "server-under-test.js"), mode, ...(fixturePath ? [fixturePath] : [])], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [join(here, "server-under-test.js"), mode, ...(fixturePath ? [fixturePath] : [])],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const [line] = await once(createInterface({ input: child.stdout }), "line");
   return { child, info: JSON.parse(line) };
 }
@@ -30,7 +34,11 @@ async function stopChild(child) {
 }
 
 async function load({ port, ca, headers, body }) {
-  const pool = new Pool(`https://127.0.0.1:${port}`, { connections, pipelining: 1, connect: { ca, servername: "localhost" } });
+  const pool = new Pool(`https://127.0.0.1:${port}`, {
+    connections,
+    pipelining: 1,
+    connect: { ca, servername: "localhost" },
+  });
   const latencies = [];
   let errors = 0;
   const end = Date.now() + seconds * 1000;
@@ -49,7 +57,13 @@ async function load({ port, ca, headers, body }) {
   const elapsed = (Date.now() - Math.max(started, warmEnd - 500) - 500) / 1000;
   await pool.close();
   latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], errors, n: latencies.length };
+  return {
+    rps: latencies.length / elapsed,
+    p50: latencies[Math.floor(latencies.length * 0.5)],
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    errors,
+    n: latencies.length,
+  };
 }
 
 const dir = await mkdtemp(join(tmpdir(), "certfleet-bench-fixture-"));
@@ -58,9 +72,15 @@ try {
   const headers = { "content-type": "application/json", authorization: `APIKey ${cf.info.apiKey}` };
   const reqBody = JSON.stringify({ domain: "bench.example.com" });
   // issue once, so every measured request is a cache hit; keep the exact bytes for the baseline
-  const pool = new Pool(`https://127.0.0.1:${cf.info.port}`, { connect: { ca: cf.info.ca, servername: "localhost" } });
-  await (await pool.request({ path: "/api/certificate", method: "POST", headers, body: reqBody })).body.text();
-  const cachedBody = await (await pool.request({ path: "/api/certificate", method: "POST", headers, body: reqBody })).body.text();
+  const pool = new Pool(`https://127.0.0.1:${cf.info.port}`, {
+    connect: { ca: cf.info.ca, servername: "localhost" },
+  });
+  await (
+    await pool.request({ path: "/api/certificate", method: "POST", headers, body: reqBody })
+  ).body.text();
+  const cachedBody = await (
+    await pool.request({ path: "/api/certificate", method: "POST", headers, body: reqBody })
+  ).body.text();
   await pool.close();
   const fixture = join(dir, "fixture.json");
   await writeFile(fixture, JSON.stringify({ body: cachedBody, tls: cf.info.tls }));
@@ -71,11 +91,16 @@ try {
   const baseline = await load({ port: base.info.port, ca: cf.info.ca, headers, body: reqBody });
   await stopChild(base.child);
 
-  const fmt = (r) => `${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   errors ${r.errors}`;
-  console.log(`POST /api/certificate (cached), ${connections} connections, ${seconds} s each, response ${cachedBody.length} bytes`);
+  const fmt = (r) =>
+    `${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   errors ${r.errors}`;
+  console.log(
+    `POST /api/certificate (cached), ${connections} connections, ${seconds} s each, response ${cachedBody.length} bytes`,
+  );
   console.log(`baseline node:https  ${fmt(baseline)}`);
   console.log(`certfleet            ${fmt(certfleet)}`);
-  console.log(`ratio certfleet/baseline: throughput ${(certfleet.rps / baseline.rps).toFixed(2)}x, p99 ${(certfleet.p99 / baseline.p99).toFixed(2)}x`);
+  console.log(
+    `ratio certfleet/baseline: throughput ${(certfleet.rps / baseline.rps).toFixed(2)}x, p99 ${(certfleet.p99 / baseline.p99).toFixed(2)}x`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

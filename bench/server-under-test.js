@@ -17,18 +17,30 @@ if (mode === "certfleet") {
   const { silentLogger } = await import("../dist/core/logger.js");
   const { systemClock } = await import("../dist/core/clock.js");
   const dir = await mkdtemp(join(tmpdir(), "certfleet-bench-"));
-  const config = resolveConfig(parseConfig({ server: { bind: "127.0.0.1", port: 0 }, dataDir: dir, logging: { level: "silent" } }));
+  const config = resolveConfig(
+    parseConfig({ server: { bind: "127.0.0.1", port: 0 }, dataDir: dir, logging: { level: "silent" } }),
+  );
   const cf = await createCertfleet(config, { logger: silentLogger(), clock: systemClock, fetch, env: {} });
   const { url } = await cf.start();
   const tls = JSON.parse(await cf.storage.getValue("server-tls", "embedded"));
-  process.stdout.write(JSON.stringify({ port: Number(new URL(url).port), apiKey: cf.bootstrapKey.key, ca: cf.embeddedCa.rootPem, tls }) + "\n");
+  process.stdout.write(
+    JSON.stringify({
+      port: Number(new URL(url).port),
+      apiKey: cf.bootstrapKey.key,
+      ca: cf.embeddedCa.rootPem,
+      tls,
+    }) + "\n",
+  );
   process.on("SIGTERM", () => cf.stop().then(() => process.exit(0)));
 } else if (mode === "baseline") {
   const body = Buffer.from(fixture.body);
   const server = createServer({ key: fixture.tls.key, cert: fixture.tls.cert }, (req, res) => {
     req.resume();
     req.on("end", () => {
-      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": body.length });
+      res.writeHead(200, {
+        "content-type": "application/json; charset=utf-8",
+        "content-length": body.length,
+      });
       res.end(body);
     });
   });

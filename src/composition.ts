@@ -63,7 +63,8 @@ export interface Runtime {
 export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Promise<Certfleet> {
   const { logger, clock } = rt;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const encryptionKey = config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
+  const encryptionKey =
+    config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
   const storage = createStorage({ url: config.storage.url, encryptionKey, logger });
   const closers: (() => Promise<void>)[] = [() => storage.close()];
   try {
@@ -78,7 +79,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       options: {
         id: embeddedConfig.id,
         name: embeddedConfig.type === "embedded" ? embeddedConfig.commonName : undefined,
-        leafValiditySeconds: embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
+        leafValiditySeconds:
+          embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
       },
     });
     const caPath = join(config.dataDir, "ca.pem");
@@ -95,7 +97,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           propagation: createPropagationChecker({
             resolver,
             logger,
-            authoritativeServers: config.dns.authoritativeServers.length > 0 ? config.dns.authoritativeServers : undefined,
+            authoritativeServers:
+              config.dns.authoritativeServers.length > 0 ? config.dns.authoritativeServers : undefined,
           }),
           logger,
         }),
@@ -142,39 +145,69 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           subject: e.names.join(","),
           outcome: e.type === "certificate.failed" ? "failure" : "success",
           reason: e.type === "certificate.failed" ? `${e.code}: ${e.message}` : null,
-          data: e.type === "certificate.failed" ? { id: e.id, issuer: e.issuerId } : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
+          data:
+            e.type === "certificate.failed"
+              ? { id: e.id, issuer: e.issuerId }
+              : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
         }),
     });
-    const scheduler = createRenewalScheduler({ manager, logger, clock, intervalMs: config.certificates.checkIntervalMs });
+    const scheduler = createRenewalScheduler({
+      manager,
+      logger,
+      clock,
+      intervalMs: config.certificates.checkIntervalMs,
+    });
 
     // --- authentication
     let bootstrapKey: Certfleet["bootstrapKey"];
     const apiKeys = [...config.auth.apiKeys];
     if (config.auth.bootstrap) {
       bootstrapKey = await loadOrCreateBootstrapKey(join(config.dataDir, "api-key"));
-      apiKeys.push({ name: "bootstrap", key: bootstrapKey.key, keyHash: undefined, grants: undefined, admin: true });
+      apiKeys.push({
+        name: "bootstrap",
+        key: bootstrapKey.key,
+        keyHash: undefined,
+        grants: undefined,
+        admin: true,
+      });
     }
     const authenticators: Authenticator[] = [];
     if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
     if (config.auth.jwtIssuers.length > 0) {
-      authenticators.push(createJwtAuthenticator({ issuers: config.auth.jwtIssuers, fetch: rt.fetch, clock, logger, store: storage }));
+      authenticators.push(
+        createJwtAuthenticator({
+          issuers: config.auth.jwtIssuers,
+          fetch: rt.fetch,
+          clock,
+          logger,
+          store: storage,
+        }),
+      );
     }
     for (const k of apiKeys) {
-      if (!k.grants && k.name !== "bootstrap") logger.warn({ key: k.name }, "API key has no grants list: it may obtain certificates for every name");
+      if (!k.grants && k.name !== "bootstrap")
+        logger.warn({ key: k.name }, "API key has no grants list: it may obtain certificates for every name");
     }
     const limiter = createFailureLimiter({ clock });
     const authenticate = (request: Parameters<typeof runAuthChain>[1], signal: AbortSignal) =>
-      runAuthChain(authenticators, request, { limiter, audit: storage, logger, signal });
+      runAuthChain(authenticators, request, { limiter, audit, logger }, signal);
 
     // --- listeners
     let tls = config.server.insecureHttp ? undefined : await loadConfiguredTls(config.server.tls);
     let tlsSource: Certfleet["tlsSource"] = tls ? "configured" : "none";
     if (!tls && !config.server.insecureHttp) {
       const ids = defaultServerIdentities(config.server.tls.names, config.server.bind);
-      tls = await loadOrIssueEmbeddedTls({ store: storage, ca: embeddedCa, clock, names: ids.names, ips: ids.ips });
+      tls = await loadOrIssueEmbeddedTls({
+        store: storage,
+        ca: embeddedCa,
+        clock,
+        names: ids.names,
+        ips: ids.ips,
+      });
       tlsSource = "embedded";
     }
-    if (config.server.insecureHttp) logger.warn("server.insecureHttp is on: the API, API keys and private keys travel unencrypted");
+    if (config.server.insecureHttp)
+      logger.warn("server.insecureHttp is on: the API, API keys and private keys travel unencrypted");
     const app = await buildApp({
       logger,
       storage,
@@ -187,7 +220,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       trustProxy: config.server.trustProxy,
     });
     const wantsHttp01 =
-      config.server.http01.enabled ?? config.issuers.some((i) => i.type === "acme" && i.challenges.includes("http-01"));
+      config.server.http01.enabled ??
+      config.issuers.some((i) => i.type === "acme" && i.challenges.includes("http-01"));
     const http01App = wantsHttp01 ? buildHttp01App({ storage, logger }) : undefined;
 
     return {
@@ -205,7 +239,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         closers.unshift(() => app.close());
         let http01Url: string | undefined;
         if (http01App) {
-          http01Url = await http01App.listen({ host: config.server.http01.bind, port: config.server.http01.port });
+          http01Url = await http01App.listen({
+            host: config.server.http01.bind,
+            port: config.server.http01.port,
+          });
           closers.unshift(() => http01App.close());
         }
         scheduler.start();
@@ -213,7 +250,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         return { url, http01Url };
       },
       async stop() {
-        for (const close of closers.splice(0)) await close().catch((e: unknown) => logger.error({ err: String(e) }, "shutdown step failed"));
+        for (const close of closers.splice(0))
+          await close().catch((e: unknown) => logger.error({ err: String(e) }, "shutdown step failed"));
       },
     };
   } catch (e) {
@@ -229,16 +267,25 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
   for (const p of config.dns.providers) {
     const def = registry.get(p.type);
     if (!def) {
-      issues.push({ path: `${p.path}${p.legoEnv ? "" : ".type"}`, message: `unknown DNS provider "${p.type}" (see docs/dns-providers.md)` });
+      issues.push({
+        path: `${p.path}${p.legoEnv ? "" : ".type"}`,
+        message: `unknown DNS provider "${p.type}" (see docs/dns-providers.md)`,
+      });
       continue;
     }
     const raw = p.legoEnv ? configFromLegoEnv(def, p.legoEnv) : p.config;
     const parsed = def.schema.safeParse(raw);
     if (!parsed.success) {
-      issues.push(...zodIssues(parsed.error, [p.legoEnv ? "letsEncrypt.dnsCredentials" : `${p.path}.config`]));
+      issues.push(
+        ...zodIssues(parsed.error, [p.legoEnv ? "letsEncrypt.dnsCredentials" : `${p.path}.config`]),
+      );
       continue;
     }
-    const provider = def.create(parsed.data as never, { logger: rt.logger.child({ dns: p.id }), clock: rt.clock, fetch: rt.fetch });
+    const provider = def.create(parsed.data as never, {
+      logger: rt.logger.child({ dns: p.id }),
+      clock: rt.clock,
+      fetch: rt.fetch,
+    });
     const propagation = {
       timeoutMs: p.propagationTimeoutMs ?? def.propagation?.timeoutMs ?? config.dns.propagationTimeoutMs,
       intervalMs: p.propagationIntervalMs ?? def.propagation?.intervalMs ?? config.dns.propagationIntervalMs,

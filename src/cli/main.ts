@@ -9,7 +9,9 @@ import { serveCommand } from "./serve.js";
  */
 const program = new Command()
   .name("certfleet")
-  .description("Certificates for fleets of machines: one server holds the CA accounts and DNS credentials and hands each machine only the certificates it may have.")
+  .description(
+    "Certificates for fleets of machines: one server holds the CA accounts and DNS credentials and hands each machine only the certificates it may have.",
+  )
   .version("0.1.0")
   .showHelpAfterError();
 

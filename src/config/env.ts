@@ -43,7 +43,10 @@ export function applyEnv(
       try {
         raw = readFileSync(rawValue, "utf8").replace(/\r?\n$/, "");
       } catch (e) {
-        issues.push({ path: resolved.path.join("."), message: `${name}: cannot read ${rawValue}: ${(e as Error).message}` });
+        issues.push({
+          path: resolved.path.join("."),
+          message: `${name}: cannot read ${rawValue}: ${(e as Error).message}`,
+        });
         continue;
       }
     }

@@ -11,7 +11,12 @@ export interface InterpolationIssue {
 
 const TOKEN = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-export function interpolate(value: unknown, env: NodeJS.ProcessEnv, issues: InterpolationIssue[], path: string[] = []): unknown {
+export function interpolate(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  issues: InterpolationIssue[],
+  path: string[] = [],
+): unknown {
   if (typeof value === "string") {
     return value.replace(TOKEN, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === "$${") return "${";

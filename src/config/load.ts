@@ -10,14 +10,22 @@ import { configSchema, type ConfigFile } from "./schema.js";
  * Read a config file (optional: the embedded default needs none), interpolate `${VAR}`, overlay
  * CERTFLEET_* variables, validate strictly. Every problem is reported at once, each with its key path.
  */
-export async function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ConfigFile> {
+export async function loadConfigFile(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ConfigFile> {
   let raw: unknown = {};
   if (path) {
     let text: string;
     try {
       text = await readFile(path, "utf8");
     } catch (e) {
-      throw new ConfigError([{ path: "(file)", message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+      throw new ConfigError([
+        {
+          path: "(file)",
+          message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        },
+      ]);
     }
     raw = parseYaml(text, path);
   }
@@ -27,7 +35,9 @@ export async function loadConfigFile(path: string | undefined, env: NodeJS.Proce
 export function parseYaml(text: string, source: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => ({ path: "(file)", message: `${source}: ${e.message.split("\n")[0]}` })));
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: "(file)", message: `${source}: ${e.message.split("\n")[0]}` })),
+    );
   }
   const value = doc.toJS() as unknown;
   if (value === null || value === undefined) return {};
@@ -47,7 +57,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): ConfigFi
   return result.data;
 }
 
-export function zodIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): { path: string; message: string }[] {
+export function zodIssues(
+  error: z.ZodError,
+  prefix: readonly (string | number)[] = [],
+): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
   for (const issue of error.issues) {
     const base = [...prefix, ...issue.path].map(String);

@@ -36,7 +36,9 @@ export function renderConfigReference(schema: z.ZodType = configSchema): string 
 
 function isSecret(path: string[]): boolean {
   const p = path.join(".");
-  return SECRET_PATHS.some((s) => new RegExp("^" + s.replace(/\./g, "\\.").replace(/\*/g, "[^.]+") + "$").test(p));
+  return SECRET_PATHS.some((s) =>
+    new RegExp("^" + s.replace(/\./g, "\\.").replace(/\*/g, "[^.]+") + "$").test(p),
+  );
 }
 
 function walk(schema: z.ZodType, path: string[], rows: string[], seen = new Set<string>()): void {
@@ -45,12 +47,21 @@ function walk(schema: z.ZodType, path: string[], rows: string[], seen = new Set<
   for (const [key, child] of Object.entries(shape)) {
     const p = [...path, key];
     const u = unwrap(child);
-    const def = u.defaultValue === undefined || (typeof u.defaultValue === "object" && u.defaultValue !== null && Object.keys(u.defaultValue).length === 0 && !Array.isArray(u.defaultValue)) ? "" : "`" + JSON.stringify(u.defaultValue) + "`";
+    const def =
+      u.defaultValue === undefined ||
+      (typeof u.defaultValue === "object" &&
+        u.defaultValue !== null &&
+        Object.keys(u.defaultValue).length === 0 &&
+        !Array.isArray(u.defaultValue))
+        ? ""
+        : "`" + JSON.stringify(u.defaultValue) + "`";
     const pretty = p.join(".").replace(/\.\[\]/g, "[]");
     if (seen.has(pretty)) continue;
     seen.add(pretty);
     const env = p.includes("[]") ? "" : "`" + envNameForPath(p) + "`";
-    const desc = (u.description ?? "").replace(/\|/g, "\\|").replace(/</g, "&lt;") + (isSecret(p.map((s) => (s === "[]" ? "*" : s))) ? " 🔒" : "");
+    const desc =
+      (u.description ?? "").replace(/\|/g, "\\|").replace(/</g, "&lt;") +
+      (isSecret(p.map((s) => (s === "[]" ? "*" : s))) ? " 🔒" : "");
     rows.push(`| \`${pretty}\` | ${typeLabel(child).replace(/\|/g, "\\|")} | ${def} | ${env} | ${desc} |`);
     walk(child, p, rows, seen);
     const element = arrayElement(child);

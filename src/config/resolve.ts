@@ -87,23 +87,31 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   let encryptionKey: Buffer | undefined;
   if (db.encryptionKey !== undefined) {
     encryptionKey = Buffer.from(db.encryptionKey, "base64");
-    if (encryptionKey.length !== 32) issues.push({ path: "database.encryptionKey", message: "must be 32 bytes, base64-encoded" });
+    if (encryptionKey.length !== 32)
+      issues.push({ path: "database.encryptionKey", message: "must be 32 bytes, base64-encoded" });
   }
 
   // --- auth
   const a = file.auth;
   const apiKeys = a.apiKeys.map((k, i) => {
-    if (!k.key === !k.keyHash) issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
+    if (!k.key === !k.keyHash)
+      issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
     return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
   });
-  if (a.psk) apiKeys.push({ name: "psk", key: a.psk.key, keyHash: undefined, grants: undefined, admin: false });
-  if (a.method === "psk" && !a.psk) issues.push({ path: "auth.psk.key", message: 'required when auth.method is "psk"' });
+  if (a.psk)
+    apiKeys.push({ name: "psk", key: a.psk.key, keyHash: undefined, grants: undefined, admin: false });
+  if (a.method === "psk" && !a.psk)
+    issues.push({ path: "auth.psk.key", message: 'required when auth.method is "psk"' });
 
   const jwtIssuers: ResolvedConfig["auth"]["jwtIssuers"] = [...a.issuers];
   const shortIssuer = a.jwt?.issuerUrl ?? a.issuerUrl;
   if (shortIssuer) {
     const audience = a.jwt?.audience ?? a.audience;
-    if (!audience) issues.push({ path: a.jwt ? "auth.jwt.audience" : "auth.audience", message: "required with an issuer URL" });
+    if (!audience)
+      issues.push({
+        path: a.jwt ? "auth.jwt.audience" : "auth.audience",
+        message: "required with an issuer URL",
+      });
     jwtIssuers.push({
       ...a.jwt,
       kind: a.jwt?.kind,
@@ -124,8 +132,10 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     type: p.type,
     config: p.config,
     zones: p.zones,
-    propagationTimeoutMs: p.propagationTimeout === undefined ? undefined : parseDuration(p.propagationTimeout),
-    propagationIntervalMs: p.propagationInterval === undefined ? undefined : parseDuration(p.propagationInterval),
+    propagationTimeoutMs:
+      p.propagationTimeout === undefined ? undefined : parseDuration(p.propagationTimeout),
+    propagationIntervalMs:
+      p.propagationInterval === undefined ? undefined : parseDuration(p.propagationInterval),
     path: `dns.providers.${i}`,
   }));
   for (const [i, is] of file.issuers.entries()) {
@@ -142,9 +152,15 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
         pollIntervalMs: is.pollInterval === undefined ? undefined : parseDuration(is.pollInterval),
       });
     } else {
-      issuers.push({ id: is.id, type: "embedded", leafValidityMs: parseDuration(is.leafValidity), commonName: is.commonName });
+      issuers.push({
+        id: is.id,
+        type: "embedded",
+        leafValidityMs: parseDuration(is.leafValidity),
+        commonName: is.commonName,
+      });
     }
-    if (file.issuers.findIndex((o) => o.id === is.id) !== i) issues.push({ path: `issuers.${i}.id`, message: `duplicate issuer id "${is.id}"` });
+    if (file.issuers.findIndex((o) => o.id === is.id) !== i)
+      issues.push({ path: `issuers.${i}.id`, message: `duplicate issuer id "${is.id}"` });
   }
   let acmeDefault: string | undefined;
   if (file.acme?.caDirUrl) {
@@ -164,7 +180,10 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   }
   const le = file.letsEncrypt;
   if (le && le.enabled !== false) {
-    const directoryUrl = le.acme?.caDirUrl ?? file.acme?.caDirUrl ?? (le.staging ? LETS_ENCRYPT_STAGING : LETS_ENCRYPT_PRODUCTION);
+    const directoryUrl =
+      le.acme?.caDirUrl ??
+      file.acme?.caDirUrl ??
+      (le.staging ? LETS_ENCRYPT_STAGING : LETS_ENCRYPT_PRODUCTION);
     if (!file.acme?.caDirUrl) {
       issuers.push({
         id: "letsencrypt",
@@ -194,19 +213,25 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     issuers.push({ id: "embedded", type: "embedded", leafValidityMs: parseDuration("30d") });
   }
   const ids = new Set(issuers.map((i) => i.id));
-  const defaultIssuer = file.routing.defaultIssuer ?? acmeDefault ?? issuers.find((i) => i.type === "embedded")!.id;
-  if (!ids.has(defaultIssuer)) issues.push({ path: "routing.defaultIssuer", message: `no issuer with id "${defaultIssuer}"` });
+  const defaultIssuer =
+    file.routing.defaultIssuer ?? acmeDefault ?? issuers.find((i) => i.type === "embedded")!.id;
+  if (!ids.has(defaultIssuer))
+    issues.push({ path: "routing.defaultIssuer", message: `no issuer with id "${defaultIssuer}"` });
   file.routing.rules.forEach((r, i) => {
-    if (!ids.has(r.issuer)) issues.push({ path: `routing.rules.${i}.issuer`, message: `no issuer with id "${r.issuer}"` });
+    if (!ids.has(r.issuer))
+      issues.push({ path: `routing.rules.${i}.issuer`, message: `no issuer with id "${r.issuer}"` });
   });
   const providerIds = new Set<string>();
   for (const p of dnsProviders) {
-    if (providerIds.has(p.id)) issues.push({ path: `${p.path}.id`, message: `duplicate provider id "${p.id}"` });
+    if (providerIds.has(p.id))
+      issues.push({ path: `${p.path}.id`, message: `duplicate provider id "${p.id}"` });
     providerIds.add(p.id);
   }
 
-  if (file.server.tls.certPEM !== undefined && file.server.tls.keyPEM === undefined) issues.push({ path: "server.tls.keyPEM", message: "required with server.tls.certPEM" });
-  if (file.server.tls.certFile !== undefined && file.server.tls.keyFile === undefined) issues.push({ path: "server.tls.keyFile", message: "required with server.tls.certFile" });
+  if (file.server.tls.certPEM !== undefined && file.server.tls.keyPEM === undefined)
+    issues.push({ path: "server.tls.keyPEM", message: "required with server.tls.certPEM" });
+  if (file.server.tls.certFile !== undefined && file.server.tls.keyFile === undefined)
+    issues.push({ path: "server.tls.keyFile", message: "required with server.tls.certFile" });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -217,17 +242,29 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       tls: {
         certPem: tls.certPEM,
         keyPem: tls.keyPEM,
-        certFile: tls.certFile ? abs(tls.certFile) : tls.path ? join(abs(tls.path), "tls-cert.pem") : undefined,
+        certFile: tls.certFile
+          ? abs(tls.certFile)
+          : tls.path
+            ? join(abs(tls.path), "tls-cert.pem")
+            : undefined,
         keyFile: tls.keyFile ? abs(tls.keyFile) : tls.path ? join(abs(tls.path), "tls-key.pem") : undefined,
         names: tls.names,
       },
       insecureHttp: file.server.insecureHttp,
-      http01: { enabled: file.server.http01.enabled, bind: file.server.http01.bind, port: file.server.http01.port },
+      http01: {
+        enabled: file.server.http01.enabled,
+        bind: file.server.http01.bind,
+        port: file.server.http01.port,
+      },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
     },
     dataDir,
-    storage: { url, encryptionKey, encryptionKeyFile: db.encryptionKeyFile ? abs(db.encryptionKeyFile) : join(dataDir, "master.key") },
+    storage: {
+      url,
+      encryptionKey,
+      encryptionKeyFile: db.encryptionKeyFile ? abs(db.encryptionKeyFile) : join(dataDir, "master.key"),
+    },
     auth: { apiKeys, jwtIssuers, bootstrap },
     issuers,
     routing: { rules: file.routing.rules, defaultIssuer },

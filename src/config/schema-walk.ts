@@ -46,7 +46,13 @@ export function unwrap(s: AnySchema): Unwrapped {
     cur = d.innerType!;
     description ??= cur.description;
   }
-  return { schema: cur, type: def(cur).type, optional, defaultValue, description: description ?? cur.description };
+  return {
+    schema: cur,
+    type: def(cur).type,
+    optional,
+    defaultValue,
+    description: description ?? cur.description,
+  };
 }
 
 export function objectShape(s: AnySchema): Record<string, AnySchema> | undefined {

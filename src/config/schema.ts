@@ -12,44 +12,102 @@ export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/dir
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 const duration = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/, "use a number of ms or e.g. 30s, 5m, 12h, 7d")])
+  .union([
+    z.number().int().nonnegative(),
+    z.string().regex(/^\d+(ms|s|m|h|d)$/, "use a number of ms or e.g. 30s, 5m, 12h, 7d"),
+  ])
   .describe("milliseconds, or a string like 30s, 5m, 12h, 7d");
 
 const pattern = z.string().min(1).describe("a name pattern: example.com, *.example.com, .example.com or *");
 
 const jwtIssuer = z
   .strictObject({
-    issuerUrl: z.url().optional().describe("issuer URL (exact `iss`); discovery at {issuerUrl}/.well-known/openid-configuration. Optional only for kind spiffe"),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe("accepted `aud` value(s)"),
-    requiredScopes: z.array(z.string().min(1)).optional().describe("scopes that must all be present (`scope` or `scp`)"),
+    issuerUrl: z
+      .url()
+      .optional()
+      .describe(
+        "issuer URL (exact `iss`); discovery at {issuerUrl}/.well-known/openid-configuration. Optional only for kind spiffe",
+      ),
+    audience: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .describe("accepted `aud` value(s)"),
+    requiredScopes: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("scopes that must all be present (`scope` or `scp`)"),
     domainsClaim: z.string().min(1).optional().describe("claim listing the names this token may obtain"),
-    algorithms: z.array(z.string()).optional().describe("allowed JWS algorithms (default RS256, ES256, PS256, EdDSA; none and HS* are refused)"),
+    algorithms: z
+      .array(z.string())
+      .optional()
+      .describe("allowed JWS algorithms (default RS256, ES256, PS256, EdDSA; none and HS* are refused)"),
     jwksUri: z.url().optional().describe("JWKS URL override (skips discovery)"),
-    clockToleranceSeconds: z.number().int().min(0).max(300).optional().describe("allowed clock skew (default 30)"),
-    maxTokenBytes: z.number().int().min(512).max(65536).optional().describe("longest token accepted (default 8192)"),
-    kind: z.enum(["oidc", "azure", "aws", "gcp", "kubernetes", "spiffe"]).optional().describe("workload flavour: which claims bind identity records"),
-    trustDomain: z.string().optional().describe("spiffe: the trust domain whose JWT-SVIDs this entry verifies"),
+    clockToleranceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(300)
+      .optional()
+      .describe("allowed clock skew (default 30)"),
+    maxTokenBytes: z
+      .number()
+      .int()
+      .min(512)
+      .max(65536)
+      .optional()
+      .describe("longest token accepted (default 8192)"),
+    kind: z
+      .enum(["oidc", "azure", "aws", "gcp", "kubernetes", "spiffe"])
+      .optional()
+      .describe("workload flavour: which claims bind identity records"),
+    trustDomain: z
+      .string()
+      .optional()
+      .describe("spiffe: the trust domain whose JWT-SVIDs this entry verifies"),
     bundleFile: z.string().optional().describe("spiffe: a SPIFFE trust bundle (JWKS) file"),
     bundleEndpointUrl: z.url().optional().describe("spiffe: a SPIFFE bundle endpoint URL"),
     jwksCacheMaxAgeSeconds: z.number().int().positive().optional(),
-    jwksCooldownSeconds: z.number().int().positive().optional().describe("minimum time between two key-set fetches (default 30)"),
+    jwksCooldownSeconds: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("minimum time between two key-set fetches (default 30)"),
     fetchTimeoutMs: z.number().int().positive().optional(),
   })
   .describe("a trusted JWT/OIDC issuer");
 
 const apiKey = z.strictObject({
-  name: z.string().min(1).regex(/^[a-zA-Z0-9_.-]+$/),
+  name: z
+    .string()
+    .min(1)
+    .regex(/^[a-zA-Z0-9_.-]+$/),
   key: z.string().min(16).optional().describe("the key itself (secret); prefer keyHash"),
-  keyHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional().describe("sha256:<hex> of the key"),
-  grants: z.array(pattern).optional().describe("names this key may obtain; omitted = all names (warned at start)"),
+  keyHash: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional()
+    .describe("sha256:<hex> of the key"),
+  grants: z
+    .array(pattern)
+    .optional()
+    .describe("names this key may obtain; omitted = all names (warned at start)"),
   admin: z.boolean().default(false),
 });
 
 const dnsProvider = z.strictObject({
   id: z.string().min(1).describe("a name for this provider instance, referenced by routes"),
-  type: z.string().min(1).describe("provider type from the DNS provider reference (e.g. rfc2136, cloudflare, cf)"),
-  config: z.record(z.string(), z.unknown()).default({}).describe("provider-specific settings, validated by the provider's schema"),
-  zones: z.array(z.string().min(1)).default([]).describe("zones (suffixes) this provider serves; longest suffix wins"),
+  type: z
+    .string()
+    .min(1)
+    .describe("provider type from the DNS provider reference (e.g. rfc2136, cloudflare, cf)"),
+  config: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe("provider-specific settings, validated by the provider's schema"),
+  zones: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("zones (suffixes) this provider serves; longest suffix wins"),
   propagationTimeout: duration.optional(),
   propagationInterval: duration.optional(),
 });
@@ -59,10 +117,20 @@ const acmeIssuer = z.strictObject({
   type: z.literal("acme"),
   caDirUrl: z.url().default(LETS_ENCRYPT_PRODUCTION).describe("ACME directory URL"),
   email: z.email().optional().describe("account contact"),
-  eab: z.strictObject({ kid: z.string().min(1), hmacKey: z.string().min(1) }).optional().describe("external account binding"),
+  eab: z
+    .strictObject({ kid: z.string().min(1), hmacKey: z.string().min(1) })
+    .optional()
+    .describe("external account binding"),
   profile: z.string().min(1).optional().describe("ACME profile, e.g. Let's Encrypt `shortlived`"),
-  caBundleFile: z.string().min(1).optional().describe("PEM bundle to trust for the directory's TLS (in addition to the system roots)"),
-  challenges: z.array(z.enum(["http-01", "dns-01", "tls-alpn-01"])).default(["http-01", "dns-01"]).describe("preferred order; wildcards always use dns-01"),
+  caBundleFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("PEM bundle to trust for the directory's TLS (in addition to the system roots)"),
+  challenges: z
+    .array(z.enum(["http-01", "dns-01", "tls-alpn-01"]))
+    .default(["http-01", "dns-01"])
+    .describe("preferred order; wildcards always use dns-01"),
   pollInterval: duration.optional(),
 });
 
@@ -85,10 +153,16 @@ export const configSchema = z.strictObject({
           path: z.string().optional().describe("directory holding tls-cert.pem and tls-key.pem"),
           certFile: z.string().optional(),
           keyFile: z.string().optional(),
-          names: z.array(z.string()).default(["localhost"]).describe("names on the self-issued server certificate"),
+          names: z
+            .array(z.string())
+            .default(["localhost"])
+            .describe("names on the self-issued server certificate"),
         })
         .prefault({}),
-      insecureHttp: z.boolean().default(false).describe("serve the API over plain HTTP (never use outside a trusted network)"),
+      insecureHttp: z
+        .boolean()
+        .default(false)
+        .describe("serve the API over plain HTTP (never use outside a trusted network)"),
       http01: z
         .strictObject({
           enabled: z.boolean().optional().describe("default: on when an ACME issuer offers http-01"),
@@ -96,8 +170,15 @@ export const configSchema = z.strictObject({
           port: z.number().int().min(0).max(65535).default(80),
         })
         .prefault({}),
-      trustProxy: z.array(z.string()).default([]).describe("proxy addresses (CIDR) whose X-Forwarded-* headers are believed"),
-      bodyLimit: z.number().int().positive().default(64 * 1024),
+      trustProxy: z
+        .array(z.string())
+        .default([])
+        .describe("proxy addresses (CIDR) whose X-Forwarded-* headers are believed"),
+      bodyLimit: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024),
     })
     .prefault({}),
   dataDir: z.string().default("./data").describe("where the SQLite database, master key and CA files live"),
@@ -105,7 +186,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       path: z.string().optional().describe("SQLite file (default <dataDir>/certfleet.db)"),
       url: z.string().optional().describe("postgres://… for PostgreSQL (takes precedence over path)"),
-      encryptionKeyFile: z.string().optional().describe("32-byte key encrypting private keys at rest (default <dataDir>/master.key, created on first start)"),
+      encryptionKeyFile: z
+        .string()
+        .optional()
+        .describe(
+          "32-byte key encrypting private keys at rest (default <dataDir>/master.key, created on first start)",
+        ),
       encryptionKey: z.string().optional().describe("the same key, base64 (secret)"),
     })
     .prefault({}),
@@ -128,7 +214,10 @@ export const configSchema = z.strictObject({
       email: z.email().optional(),
       staging: z.boolean().default(false),
       dnsProvider: z.string().optional().describe("lego provider code; omitted = HTTP-01"),
-      dnsCredentials: z.record(z.string(), z.string()).optional().describe("lego credential variables (secret)"),
+      dnsCredentials: z
+        .record(z.string(), z.string())
+        .optional()
+        .describe("lego credential variables (secret)"),
       renewalDays: z.number().positive().optional().describe("renew this many days before expiry"),
       acme: z.strictObject({ caDirUrl: z.url() }).optional(),
     })
@@ -156,8 +245,14 @@ export const configSchema = z.strictObject({
   dns: z
     .strictObject({
       providers: z.array(dnsProvider).default([]),
-      resolvers: z.array(z.string()).default([]).describe("DNS servers (host:port) for zone detection; default: the system's"),
-      authoritativeServers: z.array(z.string()).default([]).describe("override the servers asked in the propagation check"),
+      resolvers: z
+        .array(z.string())
+        .default([])
+        .describe("DNS servers (host:port) for zone detection; default: the system's"),
+      authoritativeServers: z
+        .array(z.string())
+        .default([])
+        .describe("override the servers asked in the propagation check"),
       propagationTimeout: duration.default("2m"),
       propagationInterval: duration.default("2s"),
     })
@@ -166,13 +261,27 @@ export const configSchema = z.strictObject({
     .strictObject({
       keyType: z.enum(KEY_TYPES).default("ec256"),
       reuseKey: z.boolean().default(false).describe("keep the private key across renewals"),
-      renewWhenRemaining: z.number().gt(0).lt(1).default(1 / 3).describe("renew when this fraction of the lifetime remains"),
-      renewJitter: z.number().min(0).max(0.5).default(0.05).describe("random fraction of the lifetime subtracted from the renewal time"),
-      checkInterval: duration.default("1m").describe("how often the renewal scheduler looks for due certificates"),
+      renewWhenRemaining: z
+        .number()
+        .gt(0)
+        .lt(1)
+        .default(1 / 3)
+        .describe("renew when this fraction of the lifetime remains"),
+      renewJitter: z
+        .number()
+        .min(0)
+        .max(0.5)
+        .default(0.05)
+        .describe("random fraction of the lifetime subtracted from the renewal time"),
+      checkInterval: duration
+        .default("1m")
+        .describe("how often the renewal scheduler looks for due certificates"),
       issueTimeout: duration.default("10m").describe("give up on one issuance attempt after this long"),
     })
     .prefault({}),
-  logging: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") }).prefault({}),
+  logging: z
+    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") })
+    .prefault({}),
 });
 
 export type ConfigFile = z.infer<typeof configSchema>;

@@ -82,11 +82,7 @@ export class RateLimitedError extends CertfleetError {
  */
 export class UpstreamError extends CertfleetError {
   readonly retryable: boolean;
-  constructor(
-    code: string,
-    message: string,
-    options: ErrorOptions & { retryable?: boolean } = {},
-  ) {
+  constructor(code: string, message: string, options: ErrorOptions & { retryable?: boolean } = {}) {
     super(code, message, { status: 502, expose: true, ...options });
     this.retryable = options.retryable ?? true;
   }
@@ -100,7 +96,11 @@ export function isCertfleetError(e: unknown): e is CertfleetError {
 export function toCertfleetError(e: unknown): CertfleetError {
   if (e instanceof CertfleetError) return e;
   if (e instanceof Error && e.name === "AbortError") {
-    return new CertfleetError("aborted", "operation was cancelled", { status: 499, cause: e, internal: e.message });
+    return new CertfleetError("aborted", "operation was cancelled", {
+      status: 499,
+      cause: e,
+      internal: e.message,
+    });
   }
   const message = e instanceof Error ? e.message : String(e);
   return new CertfleetError("internal_error", "internal error", { status: 500, internal: message, cause: e });

@@ -39,7 +39,11 @@ export function normalizeName(input: unknown): string {
   const labels = name.split(".");
   const wildcard = labels[0] === "*";
   if (name.includes("*") && (!wildcard || labels.slice(1).some((l) => l.includes("*")))) {
-    fail("domain_wildcard_invalid", raw, `"${raw}": a wildcard is only allowed as the whole leftmost label (*.example.com)`);
+    fail(
+      "domain_wildcard_invalid",
+      raw,
+      `"${raw}": a wildcard is only allowed as the whole leftmost label (*.example.com)`,
+    );
   }
   const rest = wildcard ? labels.slice(1) : labels;
   if (rest.length < 2) {
@@ -50,15 +54,19 @@ export function normalizeName(input: unknown): string {
     );
   }
   for (const label of rest) {
-    if (label.length > 63) fail("domain_too_long", raw, `"${raw}": label "${label.slice(0, 20)}…" is longer than 63 characters`);
-    if (!LABEL.test(label)) fail("domain_invalid", raw, `"${raw}": label "${label}" may hold only a-z, 0-9 and inner hyphens`);
+    if (label.length > 63)
+      fail("domain_too_long", raw, `"${raw}": label "${label.slice(0, 20)}…" is longer than 63 characters`);
+    if (!LABEL.test(label))
+      fail("domain_invalid", raw, `"${raw}": label "${label}" may hold only a-z, 0-9 and inner hyphens`);
     if (label.slice(2, 4) === "--") {
-      if (!label.startsWith("xn--")) fail("domain_invalid", raw, `"${raw}": label "${label}" uses the reserved "--" at positions 3-4`);
+      if (!label.startsWith("xn--"))
+        fail("domain_invalid", raw, `"${raw}": label "${label}" uses the reserved "--" at positions 3-4`);
       const roundTrip = domainToASCII(domainToUnicode(label));
       if (roundTrip !== label) fail("domain_not_punycode", raw, `"${raw}": "${label}" is not valid punycode`);
     }
   }
-  if (/^[0-9]+$/.test(rest[rest.length - 1]!)) fail("domain_invalid", raw, `"${raw}": the top-level label cannot be all digits`);
+  if (/^[0-9]+$/.test(rest[rest.length - 1]!))
+    fail("domain_invalid", raw, `"${raw}": the top-level label cannot be all digits`);
   return name;
 }
 
@@ -75,9 +83,13 @@ export function normalizeNames(input: readonly unknown[]): string[] {
     }
   }
   if (out.length > MAX_NAMES_PER_CERTIFICATE) {
-    throw new ValidationError("domains_too_many", `at most ${MAX_NAMES_PER_CERTIFICATE} names per certificate`, {
-      count: out.length,
-    });
+    throw new ValidationError(
+      "domains_too_many",
+      `at most ${MAX_NAMES_PER_CERTIFICATE} names per certificate`,
+      {
+        count: out.length,
+      },
+    );
   }
   return out;
 }

@@ -28,16 +28,24 @@ export function isRetryable(error: unknown): boolean {
  * Delay before attempt number `failures + 1`, given `failures` consecutive failures so far (>= 1).
  * `random` is injectable so tests can pin the jitter.
  */
-export function nextRetryDelayMs(failures: number, error: unknown, random: () => number = Math.random): number {
+export function nextRetryDelayMs(
+  failures: number,
+  error: unknown,
+  random: () => number = Math.random,
+): number {
   const index = Math.min(Math.max(failures, 1), BACKOFF_SCHEDULE_MS.length) - 1;
   const base = BACKOFF_SCHEDULE_MS[index]!;
   const jittered = base * (0.8 + 0.4 * random());
-  const retryAfterMs = error instanceof CertfleetError && error.retryAfter !== undefined ? error.retryAfter * 1000 : 0;
+  const retryAfterMs =
+    error instanceof CertfleetError && error.retryAfter !== undefined ? error.retryAfter * 1000 : 0;
   return Math.min(Math.max(jittered, retryAfterMs), MAX_RETRY_DELAY_MS);
 }
 
 /** Parse an HTTP Retry-After header (seconds or HTTP date) into seconds from `now`. */
-export function parseRetryAfter(value: string | null | undefined, now: Date = new Date()): number | undefined {
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: Date = new Date(),
+): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed);

@@ -9,6 +9,11 @@ export function certificateId(names: readonly string[], keyType: KeyType, csrPub
   const h = createHash("sha256");
   h.update([...names].sort().join(","));
   h.update("|" + keyType);
-  h.update("|" + (csrPublicKeyPem ? "csr:" + createHash("sha256").update(csrPublicKeyPem.trim()).digest("hex") : "server"));
+  h.update(
+    "|" +
+      (csrPublicKeyPem
+        ? "csr:" + createHash("sha256").update(csrPublicKeyPem.trim()).digest("hex")
+        : "server"),
+  );
   return h.digest("hex").slice(0, 32);
 }

@@ -29,9 +29,13 @@ export function createIssuerRouter(
       const chosen = names.map(forName);
       const first = chosen[0]!;
       if (chosen.some((i) => i !== first)) {
-        throw new ValidationError("issuer_ambiguous", "these names are served by different issuers; request them separately", {
-          issuers: Object.fromEntries(names.map((n, i) => [n, chosen[i]!.id])),
-        });
+        throw new ValidationError(
+          "issuer_ambiguous",
+          "these names are served by different issuers; request them separately",
+          {
+            issuers: Object.fromEntries(names.map((n, i) => [n, chosen[i]!.id])),
+          },
+        );
       }
       return first;
     },

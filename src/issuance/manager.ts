@@ -45,8 +45,24 @@ export interface ObtainResult {
 }
 
 export type CertificateEvent =
-  | { type: "certificate.issued" | "certificate.renewed"; id: string; names: string[]; issuerId: string; serial: string; notAfter: Date; actor: string | null }
-  | { type: "certificate.failed"; id: string; names: string[]; issuerId: string; code: string; message: string; actor: string | null };
+  | {
+      type: "certificate.issued" | "certificate.renewed";
+      id: string;
+      names: string[];
+      issuerId: string;
+      serial: string;
+      notAfter: Date;
+      actor: string | null;
+    }
+  | {
+      type: "certificate.failed";
+      id: string;
+      names: string[];
+      issuerId: string;
+      code: string;
+      message: string;
+      actor: string | null;
+    };
 
 export interface ManagerDeps {
   storage: Storage;
@@ -87,10 +103,14 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const csr = await parseCsr(request.csrPem);
       const want = [...request.names].sort().join(",");
       if ([...csr.names].sort().join(",") !== want) {
-        throw new ValidationError("csr_names_mismatch", "the CSR's names must be exactly the requested names", {
-          requested: request.names,
-          csr: csr.names,
-        });
+        throw new ValidationError(
+          "csr_names_mismatch",
+          "the CSR's names must be exactly the requested names",
+          {
+            requested: request.names,
+            csr: csr.names,
+          },
+        );
       }
       if (csr.keyType === "unknown") throw new ValidationError("csr_weak_key", "unsupported CSR key type");
       keyType = csr.keyType;
@@ -120,7 +140,10 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     while (!(await storage.tryLock(lockName, owner, lockTtl, signal))) {
       await sleep(250 + random() * 250, signal); // another replica is ordering it
     }
-    const keepAlive = setInterval(() => void storage.refreshLock(lockName, owner, lockTtl).catch(() => undefined), lockTtl / 3);
+    const keepAlive = setInterval(
+      () => void storage.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
+      lockTtl / 3,
+    );
     try {
       const current = await storage.getCertificate(job.id, signal);
       const stillNeeded = job.force ? current?.version === job.replacing?.version : !usable(current);
@@ -132,17 +155,27 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     }
   }
 
-  async function issue(job: Job, current: CertificateRecord | undefined, signal: AbortSignal): Promise<CertificateRecord> {
+  async function issue(
+    job: Job,
+    current: CertificateRecord | undefined,
+    signal: AbortSignal,
+  ): Promise<CertificateRecord> {
     const started = clock.now();
     try {
       let privateKeyPem: string | null = null;
       let csrPem = job.csrPem;
       if (!csrPem) {
-        privateKeyPem = policy.reuseKey && current?.privateKeyPem ? current.privateKeyPem : await generatePrivateKey(job.keyType);
+        privateKeyPem =
+          policy.reuseKey && current?.privateKeyPem
+            ? current.privateKeyPem
+            : await generatePrivateKey(job.keyType);
         csrPem = await createCsr(privateKeyPem, job.names);
       }
       const replaces = current?.ariCertId && hasRenewalInfo(job.issuer) ? current.ariCertId : undefined;
-      const issued = await job.issuer.issue({ names: job.names, csrPem, keyType: job.keyType, replaces }, signal);
+      const issued = await job.issuer.issue(
+        { names: job.names, csrPem, keyType: job.keyType, replaces },
+        signal,
+      );
       const info = parseCertificate(issued.certPem);
       let ariWindow: { start: Date; end: Date } | undefined;
       let ariCertId: string | null = null;
@@ -169,23 +202,75 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         notAfter: info.notAfter,
         serial: info.serial,
         ariCertId,
-        renewAt: computeRenewAt(policy, { notBefore: info.notBefore, notAfter: info.notAfter, ariWindow, now: clock.now(), random }),
+        renewAt: computeRenewAt(policy, {
+          notBefore: info.notBefore,
+          notAfter: info.notAfter,
+          ariWindow,
+          now: clock.now(),
+          random,
+        }),
       });
       // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
       if (job.csrPem) await storage.putValue("csr", job.id, job.csrPem);
       const type = current ? "certificate.renewed" : "certificate.issued";
-      logger.info({ id: job.id, names: job.names, issuer: job.issuer.id, serial: info.serial, notAfter: info.notAfter, ms: clock.now().getTime() - started.getTime() }, type);
-      deps.onEvent?.({ type, id: job.id, names: job.names, issuerId: job.issuer.id, serial: info.serial, notAfter: info.notAfter, actor: job.actor });
+      logger.info(
+        {
+          id: job.id,
+          names: job.names,
+          issuer: job.issuer.id,
+          serial: info.serial,
+          notAfter: info.notAfter,
+          ms: clock.now().getTime() - started.getTime(),
+        },
+        type,
+      );
+      deps.onEvent?.({
+        type,
+        id: job.id,
+        names: job.names,
+        issuerId: job.issuer.id,
+        serial: info.serial,
+        notAfter: info.notAfter,
+        actor: job.actor,
+      });
       return record;
     } catch (e) {
       const err = toCertfleetError(e);
       const failureCount = (current?.lastFailure?.failureCount ?? 0) + 1;
-      const nextAttemptAt = isRetryable(err) ? new Date(clock.now().getTime() + nextRetryDelayMs(failureCount, err, random)) : null;
+      const nextAttemptAt = isRetryable(err)
+        ? new Date(clock.now().getTime() + nextRetryDelayMs(failureCount, err, random))
+        : null;
       await storage
-        .recordFailure(job.id, { code: err.code, message: err.message, at: clock.now(), failureCount, nextAttemptAt })
-        .catch((se: unknown) => logger.error({ err: toCertfleetError(se).message, id: job.id }, "could not record failure"));
-      logger.warn({ id: job.id, names: job.names, issuer: job.issuer.id, code: err.code, internal: err.internal, failureCount }, "issuance failed");
-      deps.onEvent?.({ type: "certificate.failed", id: job.id, names: job.names, issuerId: job.issuer.id, code: err.code, message: err.message, actor: job.actor });
+        .recordFailure(job.id, {
+          code: err.code,
+          message: err.message,
+          at: clock.now(),
+          failureCount,
+          nextAttemptAt,
+        })
+        .catch((se: unknown) =>
+          logger.error({ err: toCertfleetError(se).message, id: job.id }, "could not record failure"),
+        );
+      logger.warn(
+        {
+          id: job.id,
+          names: job.names,
+          issuer: job.issuer.id,
+          code: err.code,
+          internal: err.internal,
+          failureCount,
+        },
+        "issuance failed",
+      );
+      deps.onEvent?.({
+        type: "certificate.failed",
+        id: job.id,
+        names: job.names,
+        issuerId: job.issuer.id,
+        code: err.code,
+        message: err.message,
+        actor: job.actor,
+      });
       throw err;
     }
   }
@@ -198,14 +283,25 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return { record: value, cached: false };
   }
 
-  async function renew(request: ObtainRequest & { force?: boolean }, signal?: AbortSignal): Promise<ObtainResult> {
+  async function renew(
+    request: ObtainRequest & { force?: boolean },
+    signal?: AbortSignal,
+  ): Promise<ObtainResult> {
     const job = await describe(request);
     const stored = await storage.getCertificate(job.id, signal);
     if (stored && !request.force && clock.now() < stored.renewAt) {
       const wait = (stored.renewAt.getTime() - clock.now().getTime()) / 1000;
-      throw new RateLimitedError("renewal_not_due", `not inside the renewal window yet (renews from ${stored.renewAt.toISOString()})`, wait);
+      throw new RateLimitedError(
+        "renewal_not_due",
+        `not inside the renewal window yet (renews from ${stored.renewAt.toISOString()})`,
+        wait,
+      );
     }
-    const { value } = await flights.do(job.id, () => run({ ...job, replacing: stored, force: stored !== undefined }), signal);
+    const { value } = await flights.do(
+      job.id,
+      () => run({ ...job, replacing: stored, force: stored !== undefined }),
+      signal,
+    );
     return { record: value, cached: false };
   }
 
@@ -217,10 +313,24 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       if (signal?.aborted) break;
       try {
         const issuer = deps.router.get(record.issuerId) ?? deps.router.select(record.names);
-        const csrPem = record.custody === "csr" ? await storage.getValue("csr", record.id, signal) : undefined;
-        if (record.custody === "csr" && !csrPem) throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
-        const job: Job = { id: record.id, names: record.names, keyType: record.keyType, csrPem, issuer, actor: null, replacing: record, force: true };
-        await waitFor(flights.do(record.id, () => run(job)), signal);
+        const csrPem =
+          record.custody === "csr" ? await storage.getValue("csr", record.id, signal) : undefined;
+        if (record.custody === "csr" && !csrPem)
+          throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
+        const job: Job = {
+          id: record.id,
+          names: record.names,
+          keyType: record.keyType,
+          csrPem,
+          issuer,
+          actor: null,
+          replacing: record,
+          force: true,
+        };
+        await waitFor(
+          flights.do(record.id, () => run(job)),
+          signal,
+        );
         renewed++;
       } catch (e) {
         if (e instanceof CertfleetError && e.code === "aborted") break;

@@ -41,7 +41,8 @@ export function createRenewalScheduler(deps: {
           try {
             await runOnce(c.signal);
           } catch (e) {
-            if (!c.signal.aborted) deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, "renewal pass failed");
+            if (!c.signal.aborted)
+              deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, "renewal pass failed");
           }
           await sleep(deps.intervalMs * (0.9 + Math.random() * 0.2), c.signal).catch(() => undefined);
         }

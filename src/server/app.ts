@@ -36,17 +36,32 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     connectionTimeout: 0,
     requestTimeout: 0,
     keepAliveTimeout: 65_000,
-    ...(deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, minVersion: "TLSv1.2" as const } } : {}),
+    ...(deps.https
+      ? { https: { key: deps.https.key, cert: deps.https.cert, minVersion: "TLSv1.2" as const } }
+      : {}),
   }) as unknown as FastifyInstance;
   installErrorHandler(app);
   app.addHook("onResponse", async (request, reply) => {
     if (reply.statusCode >= 400 || request.url.startsWith("/api/")) {
-      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+      request.log.debug(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        "request",
+      );
     }
   });
   await app.register(healthRoutes({ storage: deps.storage }));
   await app.register(
-    certificateRoutes({ manager: deps.manager, authenticate: deps.authenticate, authorizeNames: deps.authorizeNames, audit: deps.audit }),
+    certificateRoutes({
+      manager: deps.manager,
+      authenticate: deps.authenticate,
+      authorizeNames: deps.authorizeNames,
+      audit: deps.audit,
+    }),
   );
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;

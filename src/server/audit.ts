@@ -9,7 +9,10 @@ export function createAuditSink(storage: Pick<Storage, "appendAudit">, logger: L
     try {
       await storage.appendAudit(event);
     } catch (e) {
-      logger.error({ err: e instanceof Error ? e.message : String(e), type: event.type }, "audit write failed");
+      logger.error(
+        { err: e instanceof Error ? e.message : String(e), type: event.type },
+        "audit write failed",
+      );
     }
   };
 }

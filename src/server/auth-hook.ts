@@ -1,3 +1,4 @@
+import type { TLSSocket } from "node:tls";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AuthRequest, Principal } from "../auth/authenticator.js";
 
@@ -12,8 +13,11 @@ declare module "fastify" {
 }
 
 export function authRequestOf(request: FastifyRequest): AuthRequest {
-  const socket = request.raw.socket as import("node:tls").TLSSocket;
-  const peer = typeof socket.getPeerCertificate === "function" && socket.authorized ? socket.getPeerCertificate(false) : undefined;
+  const socket = request.raw.socket as TLSSocket;
+  const peer =
+    typeof socket.getPeerCertificate === "function" && socket.authorized
+      ? socket.getPeerCertificate(false)
+      : undefined;
   return {
     headers: request.headers,
     remoteAddress: request.ip,

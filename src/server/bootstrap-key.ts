@@ -19,7 +19,8 @@ export async function loadOrCreateBootstrapKey(path: string): Promise<{ key: str
     await writeFile(path, key + "\n", { mode: 0o600, flag: "wx" });
     return { key, created: true };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return { key: (await readFile(path, "utf8")).trim(), created: false };
+    if ((e as NodeJS.ErrnoException).code === "EEXIST")
+      return { key: (await readFile(path, "utf8")).trim(), created: false };
     throw e;
   }
 }

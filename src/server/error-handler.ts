@@ -25,19 +25,30 @@ export function installErrorHandler(app: FastifyInstance): void {
     const fe = raw as FastifyError;
     if (raw instanceof CertfleetError) error = raw;
     else if (fe.validation) error = new CertfleetError("request_invalid", fe.message, { status: 400 });
-    else if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") error = new CertfleetError("request_too_large", "request body too large", { status: 413 });
-    else if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") error = new CertfleetError("unsupported_media_type", "send application/json", { status: 415 });
-    else if (fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY" || (fe.statusCode === 400 && raw instanceof SyntaxError))
+    else if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE")
+      error = new CertfleetError("request_too_large", "request body too large", { status: 413 });
+    else if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+      error = new CertfleetError("unsupported_media_type", "send application/json", { status: 415 });
+    else if (
+      fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ||
+      (fe.statusCode === 400 && raw instanceof SyntaxError)
+    )
       error = new CertfleetError("request_invalid", "request body is not valid JSON", { status: 400 });
     else if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500)
       error = new CertfleetError("request_invalid", fe.message, { status: fe.statusCode });
     else error = toCertfleetError(raw);
 
-    if (error.status >= 500) request.log.error({ err: raw, code: error.code, internal: error.internal }, "request failed");
+    if (error.status >= 500)
+      request.log.error({ err: raw, code: error.code, internal: error.internal }, "request failed");
     else request.log.info({ code: error.code, internal: error.internal }, "request refused");
     return sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new CertfleetError("not_found", `no route for ${request.method} ${request.url.split("?")[0]}`, { status: 404 })),
+    sendError(
+      reply,
+      new CertfleetError("not_found", `no route for ${request.method} ${request.url.split("?")[0]}`, {
+        status: 404,
+      }),
+    ),
   );
 }

@@ -8,8 +8,14 @@ import type { Storage } from "../storage/storage.js";
  */
 const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
 
-export function buildHttp01App(deps: { storage: Pick<Storage, "getChallengeToken">; logger: Logger }): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
+export function buildHttp01App(deps: {
+  storage: Pick<Storage, "getChallengeToken">;
+  logger: Logger;
+}): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+  }) as unknown as FastifyInstance;
   app.get<{ Params: { token: string } }>("/.well-known/acme-challenge/:token", async (request, reply) => {
     const { token } = request.params;
     const keyAuthorization = TOKEN.test(token) ? await deps.storage.getChallengeToken(token) : undefined;

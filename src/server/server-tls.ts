@@ -19,7 +19,10 @@ export interface ServerTlsMaterial {
 }
 
 export interface ServerCertificateIssuer {
-  issueServerCertificate(names: string[], ips: string[]): Promise<{ certPem: string; chainPem: string; privateKeyPem: string }>;
+  issueServerCertificate(
+    names: string[],
+    ips: string[],
+  ): Promise<{ certPem: string; chainPem: string; privateKeyPem: string }>;
 }
 
 export async function loadConfiguredTls(tls: {
@@ -34,7 +37,9 @@ export async function loadConfiguredTls(tls: {
     try {
       [cert, key] = await Promise.all([readFile(tls.certFile, "utf8"), readFile(tls.keyFile, "utf8")]);
     } catch (e) {
-      throw new ConfigError([{ path: "server.tls", message: `cannot read the certificate or key: ${(e as Error).message}` }]);
+      throw new ConfigError([
+        { path: "server.tls", message: `cannot read the certificate or key: ${(e as Error).message}` },
+      ]);
     }
   }
   if (!cert || !key) return undefined;
@@ -45,7 +50,9 @@ export async function loadConfiguredTls(tls: {
 export function defaultServerIdentities(names: string[], bind: string): { names: string[]; ips: string[] } {
   const ips = new Set(["127.0.0.1", "::1"]);
   if (bind !== "0.0.0.0" && bind !== "::") ips.add(bind);
-  else for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) if (!a.internal) ips.add(a.address.split("%")[0]!);
+  else
+    for (const addrs of Object.values(networkInterfaces()))
+      for (const a of addrs ?? []) if (!a.internal) ips.add(a.address.split("%")[0]!);
   const host = hostname().toLowerCase();
   const all = new Set(names.map((n) => n.toLowerCase()));
   if (/^[a-z0-9.-]+$/.test(host)) all.add(host);
@@ -66,10 +73,16 @@ export async function loadOrIssueEmbeddedTls(deps: {
     const info = parseCertificate(s.cert);
     const remaining = info.notAfter.getTime() - deps.clock.now().getTime();
     const lifetime = info.notAfter.getTime() - info.notBefore.getTime();
-    if (s.identities === want && remaining > lifetime / 3) return { cert: s.cert, key: s.key, notAfter: info.notAfter, source: "embedded" };
+    if (s.identities === want && remaining > lifetime / 3)
+      return { cert: s.cert, key: s.key, notAfter: info.notAfter, source: "embedded" };
   }
   const issued = await deps.ca.issueServerCertificate(deps.names, deps.ips);
   const cert = issued.certPem + issued.chainPem;
-  await deps.store.putValue("server-tls", "embedded", JSON.stringify({ cert, key: issued.privateKeyPem, identities: want }), { secret: true });
+  await deps.store.putValue(
+    "server-tls",
+    "embedded",
+    JSON.stringify({ cert, key: issued.privateKeyPem, identities: want }),
+    { secret: true },
+  );
   return { cert, key: issued.privateKeyPem, notAfter: parseCertificate(cert).notAfter, source: "embedded" };
 }

@@ -32,14 +32,19 @@ describe("config file", () => {
   });
 
   it("names the key path of unknown keys and wrong types, all at once", () => {
-    const issues = issuesOf(() => parseConfig({ server: { port: "x", tlss: {} }, acme: { caDirUrl: "not a url" }, bogus: 1 }));
+    const issues = issuesOf(() =>
+      parseConfig({ server: { port: "x", tlss: {} }, acme: { caDirUrl: "not a url" }, bogus: 1 }),
+    );
     const paths = issues.map((i) => i.path).sort();
     expect(paths).toEqual(["acme.caDirUrl", "bogus", "server.port", "server.tlss"]);
     expect(issues.find((i) => i.path === "bogus")?.message).toBe("unknown key");
   });
 
   it("interpolates ${VAR} and ${VAR:-default}, and reports missing variables by key path", () => {
-    const c = parseConfig({ acme: { caDirUrl: "https://${CA_HOST}/dir", email: "${MAIL:-ops@example.com}" } }, { CA_HOST: "ca.example" });
+    const c = parseConfig(
+      { acme: { caDirUrl: "https://${CA_HOST}/dir", email: "${MAIL:-ops@example.com}" } },
+      { CA_HOST: "ca.example" },
+    );
     expect(c.acme?.caDirUrl).toBe("https://ca.example/dir");
     expect(c.acme?.email).toBe("ops@example.com");
     const issues = issuesOf(() => parseConfig({ auth: { psk: { key: "${NOPE}" } } }, {}));
@@ -63,8 +68,12 @@ describe("config file", () => {
     expect(c.acme?.caDirUrl).toBe("https://acme.example/directory");
     expect(c.auth.psk?.key).toBe("from-a-file-0123456789");
     expect(c.certificates.reuseKey).toBe(true);
-    expect(issuesOf(() => parseConfig({}, { CERTFLEET_SERVR__PORT: "1" }))[0]?.path).toBe("CERTFLEET_SERVR__PORT");
-    expect(issuesOf(() => parseConfig({}, { CERTFLEET_SERVER__PORT: "eighty" }))[0]?.path).toBe("server.port");
+    expect(issuesOf(() => parseConfig({}, { CERTFLEET_SERVR__PORT: "1" }))[0]?.path).toBe(
+      "CERTFLEET_SERVR__PORT",
+    );
+    expect(issuesOf(() => parseConfig({}, { CERTFLEET_SERVER__PORT: "eighty" }))[0]?.path).toBe(
+      "server.port",
+    );
   });
 
   it("maps key paths to variable names predictably", () => {
@@ -77,7 +86,9 @@ describe("config file", () => {
     const bad = join(dir, "bad.yaml");
     await writeFile(bad, "server:\n  port: [1\n");
     await expect(loadConfigFile(bad, {})).rejects.toBeInstanceOf(ConfigError);
-    await expect(loadConfigFile(join(dir, "missing.yaml"), {})).rejects.toMatchObject({ issues: [{ path: "(file)" }] });
+    await expect(loadConfigFile(join(dir, "missing.yaml"), {})).rejects.toMatchObject({
+      issues: [{ path: "(file)" }],
+    });
   });
 });
 
@@ -111,9 +122,16 @@ letsEncrypt:
     expect(c.server.bind).toBe("127.0.0.1");
     expect(c.server.tls.certFile).toBe("/etc/le-cert-server/tls/tls-cert.pem");
     expect(c.storage.url).toBe("sqlite:/var/lib/le-cert-server/certs.db");
-    expect(c.auth.apiKeys).toEqual([expect.objectContaining({ name: "psk", key: "a-very-long-pre-shared-key" })]);
+    expect(c.auth.apiKeys).toEqual([
+      expect.objectContaining({ name: "psk", key: "a-very-long-pre-shared-key" }),
+    ]);
     expect(c.auth.bootstrap).toBe(false);
-    expect(c.issuers[0]).toMatchObject({ id: "letsencrypt", type: "acme", directoryUrl: LETS_ENCRYPT_STAGING, email: "ops@example.com" });
+    expect(c.issuers[0]).toMatchObject({
+      id: "letsencrypt",
+      type: "acme",
+      directoryUrl: LETS_ENCRYPT_STAGING,
+      email: "ops@example.com",
+    });
     expect(c.routing.defaultIssuer).toBe("letsencrypt");
     expect(c.dns.providers[0]).toMatchObject({ type: "cloudflare", legoEnv: { CF_DNS_API_TOKEN: "token" } });
     expect(c.certificates.renewBeforeDays).toBe(30);
@@ -128,18 +146,39 @@ letsEncrypt:
   });
 
   it("accepts both JWT config shapes", () => {
-    const short = resolveConfig(parseConfig({ auth: { issuerUrl: "https://idp.example", audience: "certfleet" } }));
-    const long = resolveConfig(parseConfig({ auth: { method: "jwt", jwt: { issuerUrl: "https://idp.example", audience: "certfleet", requiredScopes: ["cert"] } } }));
-    expect(short.auth.jwtIssuers[0]).toMatchObject({ issuerUrl: "https://idp.example", audience: "certfleet" });
-    expect(long.auth.jwtIssuers[0]).toMatchObject({ issuerUrl: "https://idp.example", requiredScopes: ["cert"] });
+    const short = resolveConfig(
+      parseConfig({ auth: { issuerUrl: "https://idp.example", audience: "certfleet" } }),
+    );
+    const long = resolveConfig(
+      parseConfig({
+        auth: {
+          method: "jwt",
+          jwt: { issuerUrl: "https://idp.example", audience: "certfleet", requiredScopes: ["cert"] },
+        },
+      }),
+    );
+    expect(short.auth.jwtIssuers[0]).toMatchObject({
+      issuerUrl: "https://idp.example",
+      audience: "certfleet",
+    });
+    expect(long.auth.jwtIssuers[0]).toMatchObject({
+      issuerUrl: "https://idp.example",
+      requiredScopes: ["cert"],
+    });
   });
 
   it("cross-field errors name the key", () => {
-    expect(issuesOf(() => resolveConfig(parseConfig({ auth: { method: "psk" } })))[0]?.path).toBe("auth.psk.key");
-    expect(issuesOf(() => resolveConfig(parseConfig({ auth: { method: "jwt" } })))[0]?.path).toBe("auth.jwt.issuerUrl");
-    expect(issuesOf(() => resolveConfig(parseConfig({ routing: { rules: [{ match: "*.internal", issuer: "nope" }] } })))[0]?.path).toBe(
-      "routing.rules.0.issuer",
+    expect(issuesOf(() => resolveConfig(parseConfig({ auth: { method: "psk" } })))[0]?.path).toBe(
+      "auth.psk.key",
     );
+    expect(issuesOf(() => resolveConfig(parseConfig({ auth: { method: "jwt" } })))[0]?.path).toBe(
+      "auth.jwt.issuerUrl",
+    );
+    expect(
+      issuesOf(() =>
+        resolveConfig(parseConfig({ routing: { rules: [{ match: "*.internal", issuer: "nope" }] } })),
+      )[0]?.path,
+    ).toBe("routing.rules.0.issuer");
   });
 
   it("routes names to issuers by rule", () => {

@@ -10,7 +10,16 @@ describe("docs/config.md", () => {
 
   it("lists the le-cert-server keys and certfleet's own", () => {
     const doc = renderConfigReference();
-    for (const key of ["server.tls.certPEM", "database.path", "auth.psk.key", "auth.jwt.issuerUrl", "letsEncrypt.renewalDays", "acme.caDirUrl", "issuers[].caDirUrl", "dns.providers[].type"]) {
+    for (const key of [
+      "server.tls.certPEM",
+      "database.path",
+      "auth.psk.key",
+      "auth.jwt.issuerUrl",
+      "letsEncrypt.renewalDays",
+      "acme.caDirUrl",
+      "issuers[].caDirUrl",
+      "dns.providers[].type",
+    ]) {
       expect(doc).toContain("`" + key + "`");
     }
     expect(doc).toContain("`CERTFLEET_ACME__CA_DIR_URL`");

@@ -19,9 +19,14 @@ describe("certfleet serve on its embedded default (a real process)", () => {
 
   it("prints an API key and a curl line that returns a certificate", async () => {
     expect(cf.apiKey).toMatch(/^cf_/);
-    const line = cf.stdout().split("\n").find((l) => l.trim().startsWith("curl "));
+    const line = cf
+      .stdout()
+      .split("\n")
+      .find((l) => l.trim().startsWith("curl "));
     expect(line).toBeDefined();
-    const { stdout } = await run("sh", ["-c", line!.trim() + " --silent --show-error --fail"], { cwd: cf.dataDir + "/.." });
+    const { stdout } = await run("sh", ["-c", line!.trim() + " --silent --show-error --fail"], {
+      cwd: cf.dataDir + "/..",
+    });
     const body = JSON.parse(stdout);
     expect(body.domain).toBe("app.example.internal");
     expect(body.certificate).toContain("BEGIN CERTIFICATE");
@@ -31,11 +36,23 @@ describe("certfleet serve on its embedded default (a real process)", () => {
     const res = await cf.post("/api/certificate", { domain: "web.example.com" });
     expect(res.status).toBe(200);
     const b = res.body;
-    expect(Object.keys(b)).toEqual(expect.arrayContaining(["domain", "certificate", "issuerCert", "privateKey", "notBefore", "notAfter", "cached"]));
+    expect(Object.keys(b)).toEqual(
+      expect.arrayContaining([
+        "domain",
+        "certificate",
+        "issuerCert",
+        "privateKey",
+        "notBefore",
+        "notAfter",
+        "cached",
+      ]),
+    );
     expect(b.cached).toBe(false);
     expect(keyMatches(b.privateKey, b.certificate)).toBe(true);
     expect(sanDnsNames(b.certificate)).toEqual(["web.example.com"]);
-    expect(await opensslVerify(cf.caPem, b.issuerCert, b.certificate, { purpose: "sslserver" })).toContain("OK");
+    expect(await opensslVerify(cf.caPem, b.issuerCert, b.certificate, { purpose: "sslserver" })).toContain(
+      "OK",
+    );
     expect(new Date(b.notAfter).getTime()).toBeGreaterThan(Date.now());
 
     const again = await cf.post("/api/certificate", { domain: "WEB.example.com." });
@@ -44,7 +61,10 @@ describe("certfleet serve on its embedded default (a real process)", () => {
   });
 
   it("issues multi-name and wildcard certificates", async () => {
-    const res = await cf.post("/api/certificate", { domains: ["*.apps.example.com", "apps.example.com"], keyType: "rsa2048" });
+    const res = await cf.post("/api/certificate", {
+      domains: ["*.apps.example.com", "apps.example.com"],
+      keyType: "rsa2048",
+    });
     expect(res.status).toBe(200);
     expect(sanDnsNames(res.body.certificate)).toEqual(["*.apps.example.com", "apps.example.com"]);
     expect(res.body.keyType).toBe("rsa2048");
@@ -80,7 +100,11 @@ describe("certfleet serve on its embedded default (a real process)", () => {
 
   it("refuses a missing or wrong key with 401 in the same error format", async () => {
     for (const apiKey of ["", "cf_wrong-key-wrong-key-wrong-key"]) {
-      const res = await cf.post("/api/certificate", { domain: "a.example.com" }, { apiKey: apiKey || undefined, headers: apiKey ? {} : { authorization: "" } });
+      const res = await cf.post(
+        "/api/certificate",
+        { domain: "a.example.com" },
+        { apiKey: apiKey || undefined, headers: apiKey ? {} : { authorization: "" } },
+      );
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe("unauthenticated");
     }

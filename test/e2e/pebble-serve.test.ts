@@ -23,12 +23,21 @@ describe("certfleet serve against Pebble + BIND", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "cf-pebble-e2e-"));
     // names resolve to loopback so Pebble's HTTP-01 validation reaches certfleet's listener
-    bind = await startBind({ zone, records: { [zone]: [`*.${zone}. IN A 127.0.0.1`, `${zone}. IN A 127.0.0.1`] } });
+    bind = await startBind({
+      zone,
+      records: { [zone]: [`*.${zone}. IN A 127.0.0.1`, `${zone}. IN A 127.0.0.1`] },
+    });
     const httpPort = await freePort();
     pebble = await startPebble({ dnsServer: bind.address, httpPort });
     const caBundle = join(dir, "pebble-ca.pem");
     await writeFile(caBundle, pebble.caBundlePem);
-    const acme = { type: "acme", caDirUrl: pebble.directoryUrl, caBundleFile: caBundle, email: "ops@example.com", pollInterval: "100ms" };
+    const acme = {
+      type: "acme",
+      caDirUrl: pebble.directoryUrl,
+      caBundleFile: caBundle,
+      email: "ops@example.com",
+      pollInterval: "100ms",
+    };
     cf = await startCertfleet({
       dataDir: dir,
       config: {
@@ -50,7 +59,12 @@ describe("certfleet serve against Pebble + BIND", () => {
               id: "bind",
               type: "rfc2136",
               zones: [zone],
-              config: { nameserver: bind.address, tsigKeyName: bind.tsig.name, tsigAlgorithm: bind.tsig.algorithm, tsigSecret: bind.tsig.secret },
+              config: {
+                nameserver: bind.address,
+                tsigKeyName: bind.tsig.name,
+                tsigAlgorithm: bind.tsig.algorithm,
+                tsigSecret: bind.tsig.secret,
+              },
             },
           ],
           resolvers: [bind.address],
@@ -73,7 +87,9 @@ describe("certfleet serve against Pebble + BIND", () => {
     expect(sanDnsNames(body.certificate)).toEqual([...names].sort());
     expect(keyMatches(body.privateKey, body.certificate)).toBe(true);
     const root = await pebble.rootPem();
-    expect(await opensslVerify(root, body.issuerCert, body.certificate, { purpose: "sslserver" })).toContain("OK");
+    expect(await opensslVerify(root, body.issuerCert, body.certificate, { purpose: "sslserver" })).toContain(
+      "OK",
+    );
   }
 
   it("HTTP-01: certfleet's own listener answers Pebble", async () => {
@@ -99,9 +115,12 @@ describe("certfleet serve against Pebble + BIND", () => {
 
   it("50 concurrent requests for a new name cause exactly one ACME order", async () => {
     // Pebble logs its order count after every new order: count at the CA, not in certfleet
-    const pebbleOrders = () => Number([...pebble.log().matchAll(/There are now (\d+) orders in the db/g)].at(-1)?.[1] ?? 0);
+    const pebbleOrders = () =>
+      Number([...pebble.log().matchAll(/There are now (\d+) orders in the db/g)].at(-1)?.[1] ?? 0);
     const ordersBefore = pebbleOrders();
-    const results = await Promise.all(Array.from({ length: 50 }, () => cf.post("/api/certificate", { domain: `burst.${zone}` })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => cf.post("/api/certificate", { domain: `burst.${zone}` })),
+    );
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(new Set(results.map((r) => r.body.serial)).size).toBe(1);
     expect(results.filter((r) => r.body.cached === false).length).toBeGreaterThanOrEqual(1);

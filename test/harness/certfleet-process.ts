@@ -16,7 +16,11 @@ export interface CertfleetProcess {
   dataDir: string;
   stdout: () => string;
   stderr: () => string;
-  post(path: string, body: unknown, options?: { apiKey?: string; headers?: Record<string, string>; signal?: AbortSignal }): Promise<{ status: number; body: any; headers: Headers }>;
+  post(
+    path: string,
+    body: unknown,
+    options?: { apiKey?: string; headers?: Record<string, string>; signal?: AbortSignal },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   get(path: string): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
   child: ChildProcess;
@@ -24,9 +28,21 @@ export interface CertfleetProcess {
 
 const BIN = new URL("../../bin/certfleet.js", import.meta.url).pathname;
 
-export async function startCertfleet(options: { config?: Record<string, unknown>; env?: Record<string, string>; dataDir?: string; timeoutMs?: number } = {}): Promise<CertfleetProcess> {
+export async function startCertfleet(
+  options: {
+    config?: Record<string, unknown>;
+    env?: Record<string, string>;
+    dataDir?: string;
+    timeoutMs?: number;
+  } = {},
+): Promise<CertfleetProcess> {
   const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "certfleet-e2e-")));
-  const config = { server: { bind: "127.0.0.1", port: 0 }, dataDir: join(dir, "data"), logging: { level: "info" }, ...options.config };
+  const config = {
+    server: { bind: "127.0.0.1", port: 0 },
+    dataDir: join(dir, "data"),
+    logging: { level: "info" },
+    ...options.config,
+  };
   const configPath = join(dir, "certfleet.yaml");
   await writeFile(configPath, stringify(config));
   const child = spawn(process.execPath, [BIN, "serve", "--config", configPath], {
@@ -54,7 +70,12 @@ export async function startCertfleet(options: { config?: Record<string, unknown>
   const caPem = await readFile(join(config.dataDir as string, "ca.pem"), "utf8");
   const dispatcher = new Agent({ connect: { ca: caPem, servername: "localhost" } });
 
-  async function call(method: string, path: string, body?: unknown, o: { apiKey?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}) {
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    o: { apiKey?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ) {
     const key = o.apiKey ?? apiKey;
     const res = await fetch(url + path, {
       method,

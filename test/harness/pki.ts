@@ -8,7 +8,12 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 
 /** Verify leaf ← chain ← root with the real `openssl verify`; resolves to openssl's output or throws. */
-export async function opensslVerify(rootPem: string, chainPem: string, leafPem: string, options: { purpose?: string } = {}): Promise<string> {
+export async function opensslVerify(
+  rootPem: string,
+  chainPem: string,
+  leafPem: string,
+  options: { purpose?: string } = {},
+): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "cf-verify-"));
   try {
     await writeFile(join(dir, "root.pem"), rootPem);

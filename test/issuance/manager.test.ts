@@ -13,7 +13,13 @@ import { createCertificateManager, type ManagerDeps } from "../../src/issuance/m
 import { createStorage } from "../../src/storage/create-storage.js";
 import type { Storage } from "../../src/storage/storage.js";
 
-const policy = { renewWhenRemaining: 1 / 3, renewJitter: 0, keyType: "ec256" as const, reuseKey: false, issueTimeoutMs: 30_000 };
+const policy = {
+  renewWhenRemaining: 1 / 3,
+  renewJitter: 0,
+  keyType: "ec256" as const,
+  reuseKey: false,
+  issueTimeoutMs: 30_000,
+};
 
 /** The real embedded CA behind a counter (and optional failure / ARI behaviour). */
 function counting(ca: EmbeddedCa, extra: Partial<Issuer & RenewalInfoSource> & { failWith?: Error } = {}) {
@@ -43,7 +49,12 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     storage = createStorage({ url: `sqlite:${join(dir, "db.sqlite")}`, encryptionKey: key });
     await storage.migrate();
     clock.set(new Date());
-    ca = await createEmbeddedCa({ store: storage, clock, logger: silentLogger(), options: { leafValidityDays: 30 } });
+    ca = await createEmbeddedCa({
+      store: storage,
+      clock,
+      logger: silentLogger(),
+      options: { leafValidityDays: 30 },
+    });
   });
   afterEach(async () => {
     await storage.close();
@@ -64,7 +75,9 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
   it("50 concurrent requests for a new name cause exactly one order", async () => {
     const { issuer, requests } = counting(ca);
     const m = manager(issuer);
-    const results = await Promise.all(Array.from({ length: 50 }, () => m.obtain({ names: ["new.example.com"] })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => m.obtain({ names: ["new.example.com"] })),
+    );
     expect(requests).toHaveLength(1);
     expect(new Set(results.map((r) => r.record.serial)).size).toBe(1);
     expect((await m.obtain({ names: ["new.example.com"] })).cached).toBe(true);
@@ -76,7 +89,10 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     try {
       const a = manager(issuer);
       const b = manager(issuer, { storage: other });
-      const results = await Promise.all([a.obtain({ names: ["ha.example.com"] }), b.obtain({ names: ["ha.example.com"] })]);
+      const results = await Promise.all([
+        a.obtain({ names: ["ha.example.com"] }),
+        b.obtain({ names: ["ha.example.com"] }),
+      ]);
       expect(requests).toHaveLength(1);
       expect(results[0].record.serial).toBe(results[1].record.serial);
     } finally {
@@ -126,7 +142,10 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     const { issuer } = counting(ca);
     const m = manager(issuer);
     await m.obtain({ names: ["early.example.com"] });
-    await expect(m.renew({ names: ["early.example.com"] })).rejects.toMatchObject({ code: "renewal_not_due", status: 429 });
+    await expect(m.renew({ names: ["early.example.com"] })).rejects.toMatchObject({
+      code: "renewal_not_due",
+      status: 429,
+    });
   });
 
   it("records the last failure and schedules the retry after an upstream Retry-After", async () => {
@@ -134,13 +153,17 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     const m = manager(issuer);
     const first = await m.obtain({ names: ["fail.example.com"] });
     clock.set(new Date(first.record.renewAt.getTime() + 1000));
-    const failing = counting(ca, { failWith: new UpstreamError("acme_rate_limited", "too many certificates", { retryAfter: 3600 }) });
+    const failing = counting(ca, {
+      failWith: new UpstreamError("acme_rate_limited", "too many certificates", { retryAfter: 3600 }),
+    });
     const m2 = manager({ ...failing.issuer, id: "counted" });
     expect(await m2.renewDue()).toEqual({ renewed: 0, failed: 1 });
     const stored = await storage.getCertificate(first.record.id);
     expect(stored!.serial).toBe(first.record.serial); // the old certificate is still served
     expect(stored!.lastFailure).toMatchObject({ code: "acme_rate_limited", failureCount: 1 });
-    expect(stored!.lastFailure!.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(clock.now().getTime() + 3_600_000);
+    expect(stored!.lastFailure!.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(
+      clock.now().getTime() + 3_600_000,
+    );
     expect(await m2.renewDue()).toEqual({ renewed: 0, failed: 0 }); // not due again before the retry time
   });
 
@@ -148,7 +171,11 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     const windows: RenewalInfo[] = [];
     const renewalInfo = async (certPem: string): Promise<RenewalInfo> => {
       const start = new Date(clock.now().getTime() + 86_400_000);
-      const info = { certId: "aki." + Buffer.from(certPem.slice(-40)).toString("base64url"), windowStart: start, windowEnd: new Date(start.getTime() + 3_600_000) };
+      const info = {
+        certId: "aki." + Buffer.from(certPem.slice(-40)).toString("base64url"),
+        windowStart: start,
+        windowEnd: new Date(start.getTime() + 3_600_000),
+      };
       windows.push(info);
       return info;
     };

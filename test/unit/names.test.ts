@@ -52,11 +52,16 @@ describe("normalizeName", () => {
 
 describe("normalizeNames", () => {
   it("deduplicates and keeps the first name first", () => {
-    expect(normalizeNames(["b.example.com", "A.example.com", "b.example.com."])).toEqual(["b.example.com", "a.example.com"]);
+    expect(normalizeNames(["b.example.com", "A.example.com", "b.example.com."])).toEqual([
+      "b.example.com",
+      "a.example.com",
+    ]);
   });
   it("refuses an empty list and too many names", () => {
     expect(codeOf(() => normalizeNames([]))).toBe("domains_empty");
-    expect(codeOf(() => normalizeNames(Array.from({ length: 101 }, (_, i) => `n${i}.example.com`)))).toBe("domains_too_many");
+    expect(codeOf(() => normalizeNames(Array.from({ length: 101 }, (_, i) => `n${i}.example.com`)))).toBe(
+      "domains_too_many",
+    );
   });
 });
 

@@ -18,7 +18,9 @@ describe("retry policy", () => {
     expect(nextRetryDelayMs(1, e, () => 0.5)).toBe(86_400_000);
   });
   it("does not retry what waiting cannot fix", () => {
-    expect(isRetryable(new UpstreamError("dns_provider_auth", "bad token", { retryable: false }))).toBe(false);
+    expect(isRetryable(new UpstreamError("dns_provider_auth", "bad token", { retryable: false }))).toBe(
+      false,
+    );
     expect(isRetryable(new ValidationError("csr_invalid", "bad"))).toBe(false);
     expect(isRetryable(new CertfleetError("x", "y", { status: 503 }))).toBe(true);
   });

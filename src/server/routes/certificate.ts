@@ -16,7 +16,10 @@ import { authRequestOf, requestSignal, type Authenticate, type AuthorizeNames } 
 const body = z.strictObject({
   domain: z.string().optional(),
   domains: z.array(z.string()).max(100).optional(),
-  csr: z.string().max(64 * 1024).optional(),
+  csr: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
   keyType: z.enum(KEY_TYPES).optional(),
 });
 const renewBody = body.extend({ force: z.boolean().optional() });
@@ -33,7 +36,10 @@ function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const at = issue.path.length ? issue.path.join(".") + ": " : "";
-    throw new ValidationError("request_invalid", at + (issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.join(", ")}` : issue.message));
+    throw new ValidationError(
+      "request_invalid",
+      at + (issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.join(", ")}` : issue.message),
+    );
   }
   return r.data;
 }
@@ -71,8 +77,19 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
       const input = parse(body, request.body);
       const names = namesOf(input);
       deps.authorizeNames(principal, names);
-      const result = await deps.manager.obtain({ names, keyType: input.keyType, csrPem: input.csr, actor: principal.id }, signal);
-      await deps.audit({ type: "certificate.download", actor: principal.id, method: principal.method, subject: names.join(","), outcome: "success", remoteAddress: request.ip, data: { serial: result.record.serial, cached: result.cached } });
+      const result = await deps.manager.obtain(
+        { names, keyType: input.keyType, csrPem: input.csr, actor: principal.id },
+        signal,
+      );
+      await deps.audit({
+        type: "certificate.download",
+        actor: principal.id,
+        method: principal.method,
+        subject: names.join(","),
+        outcome: "success",
+        remoteAddress: request.ip,
+        data: { serial: result.record.serial, cached: result.cached },
+      });
       return present(result);
     });
 
@@ -82,8 +99,12 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
       const input = parse(renewBody, request.body);
       const names = namesOf(input);
       deps.authorizeNames(principal, names);
-      if (input.force && !principal.admin) throw new ForbiddenError("admin_required", "forcing a renewal needs the admin permission");
-      const result = await deps.manager.renew({ names, keyType: input.keyType, csrPem: input.csr, actor: principal.id, force: input.force }, signal);
+      if (input.force && !principal.admin)
+        throw new ForbiddenError("admin_required", "forcing a renewal needs the admin permission");
+      const result = await deps.manager.renew(
+        { names, keyType: input.keyType, csrPem: input.csr, actor: principal.id, force: input.force },
+        signal,
+      );
       return present(result);
     });
   };

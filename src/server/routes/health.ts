@@ -10,7 +10,11 @@ export function healthRoutes(deps: { storage: Pick<Storage, "ping"> }) {
       try {
         await deps.storage.ping(AbortSignal.timeout(2000));
       } catch (e) {
-        throw new CertfleetError("not_ready", "storage is not reachable", { status: 503, expose: true, internal: String(e) });
+        throw new CertfleetError("not_ready", "storage is not reachable", {
+          status: 503,
+          expose: true,
+          internal: String(e),
+        });
       }
       return { status: "ready" };
     });
