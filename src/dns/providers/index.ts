@@ -5,6 +5,7 @@ import { rfc2136ProviderDefinition } from "./rfc2136/rfc2136-provider.js";
 import { digitalOceanProviderDefinition } from "./digitalocean/digitalocean-provider.js";
 import { hetznerProviderDefinition } from "./hetzner/hetzner-provider.js";
 import { googleCloudProviderDefinition } from "./googlecloud/googlecloud-provider.js";
+import { route53ProviderDefinition } from "./route53/route53-provider.js";
 
 /**
  * Every DNS provider certfleet ships. Each entry is one provider's metadata + factory; add a provider by
@@ -17,6 +18,7 @@ export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
   googleCloudProviderDefinition,
   hetznerProviderDefinition,
   rfc2136ProviderDefinition,
+  route53ProviderDefinition,
 ];
 
 export function createDnsProviderRegistry(

@@ -12,6 +12,8 @@ import type { AddressInfo } from "node:net";
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** Path and query exactly as sent. */
+  rawUrl: string;
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   body: string;
@@ -132,6 +134,7 @@ export async function startLoopbackApi(options: {
       const req: RecordedRequest = {
         method: incoming.method ?? "GET",
         path: url.pathname,
+        rawUrl: incoming.url ?? "/",
         query: url.searchParams,
         headers: incoming.headers,
         body: Buffer.concat(chunks).toString("utf8"),
