@@ -1,0 +1,469 @@
+import { createPublicKey } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import type { z } from "zod";
+import { splitPemChain } from "../core/certificate-info.js";
+import type { Clock } from "../core/clock.js";
+import { sleep } from "../core/clock.js";
+import { CertfleetError, UpstreamError, isCertfleetError, throwIfAborted } from "../core/errors.js";
+import { parseCsr } from "../core/keys.js";
+import type { Logger } from "../core/logger.js";
+import { parseRetryAfter } from "../core/retry.js";
+import type {
+  IssuedCertificate,
+  IssueRequest,
+  Issuer,
+  RenewalInfo,
+  RenewalInfoSource,
+} from "../issuance/issuer.js";
+import { accountStorageId, loadAccount, registerAccount, type AccountStore } from "./acme-account.js";
+import {
+  acmeProblemError,
+  asProblem,
+  noSolverError,
+  problemShortType,
+  protocolError,
+  type AcmeHttpResponse,
+  type AcmeStep,
+} from "./acme-errors.js";
+import {
+  authorizationSchema,
+  orderSchema,
+  type AcmeAuthorization,
+  type AcmeChallenge,
+  type AcmeOrder,
+} from "./acme-resources.js";
+import { createAcmeTransport, type AcmeSession } from "./acme-transport.js";
+import { ariCertId, parseRenewalInfo } from "./ari.js";
+import type { ChallengeSolver, SolverChallenge } from "./challenge-solver.js";
+
+export type ChallengeType = ChallengeSolver["type"];
+
+export interface AcmeIssuerOptions {
+  directoryUrl: string;
+  /** Account contact; also part of the stored account's identity. */
+  email?: string;
+  /** External account binding; `hmacKey` is base64url. */
+  eab?: { kid: string; hmacKey: string };
+  /** ACME profile (draft-aaron-acme-profiles), sent in newOrder when set. */
+  profile?: string;
+  /** Extra trusted roots for the CA's own TLS (PEM), added to Node's root store for this issuer only. */
+  caBundlePem?: string;
+  /** Challenge types in order of preference. Wildcards always use dns-01. Default http-01, dns-01, tls-alpn-01. */
+  preferredChallenges?: ChallengeType[];
+  /** Delay between polls of an authorization or order (a longer Retry-After wins). Default 2000. */
+  pollIntervalMs?: number;
+  /** Give up polling one authorization / order after this long (`acme_timeout`). Default 5 min. */
+  pollTimeoutMs?: number;
+  /** Per-HTTP-request timeout. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface AcmeIssuerDeps {
+  id: string;
+  store: AccountStore;
+  solvers: ChallengeSolver[];
+  logger: Logger;
+  clock: Clock;
+  options: AcmeIssuerOptions;
+}
+
+export interface AcmeIssuer extends Issuer, RenewalInfoSource {
+  /** Close idle connections to the CA. Issuance after close() opens new ones. */
+  close(): Promise<void>;
+}
+
+/** How long renewalInfo() trusts a fetched directory. */
+const DIRECTORY_TTL_MS = 60 * 60_000;
+
+interface PendingChallenge {
+  solver: ChallengeSolver;
+  challenge: SolverChallenge;
+  url: string;
+  authzUrl: string;
+}
+
+/**
+ * An Issuer for any RFC 8555 CA, built on acme-client 5.4 for JWS, EAB and nonces (see
+ * acme-transport.ts for what it replaces). One issue() call: account (created once, persisted) →
+ * newOrder (with `profile` and ARI `replaces`) → present every challenge, wait until ready, respond,
+ * poll → cleanup (always, for every challenge whose present was called) → finalize with the caller's
+ * CSR → download and split the chain. The signal is honoured between steps and inside every request
+ * and sleep. Error codes: see acme-errors.ts.
+ */
+export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
+  const { id, store, solvers, logger, clock, options } = deps;
+  const transport = createAcmeTransport({
+    directoryUrl: options.directoryUrl,
+    caBundlePem: options.caBundlePem,
+    requestTimeoutMs: options.requestTimeoutMs,
+  });
+  const accountId = accountStorageId(options.directoryUrl, options.email);
+  const pollIntervalMs = options.pollIntervalMs ?? 2000;
+  const pollTimeoutMs = options.pollTimeoutMs ?? 5 * 60_000;
+  const preferred = options.preferredChallenges ?? ["http-01", "dns-01", "tls-alpn-01"];
+  let directoryCache: { value: Record<string, unknown>; at: number } | undefined;
+
+  const now = () => clock.now();
+
+  function fail(res: AcmeHttpResponse, step: AcmeStep, identifier?: string): UpstreamError {
+    return acmeProblemError(asProblem(res.data), step, {
+      httpStatus: res.status,
+      retryAfterHeader: res.headers["retry-after"],
+      now: now(),
+      identifier,
+    });
+  }
+
+  function parse<T>(schema: z.ZodType<T>, data: unknown, what: string): T {
+    const result = schema.safeParse(data);
+    if (!result.success) throw protocolError(`the ACME CA sent an unusable ${what}`, result.error.message);
+    return result.data;
+  }
+
+  // --- account ----------------------------------------------------------------------------------
+
+  async function openAccountSession(signal: AbortSignal): Promise<AcmeSession> {
+    const account = await loadAccount(store, accountId, signal);
+    const session = transport.openSession(
+      { keyPem: account.keyPem, url: account.url, eab: options.eab },
+      signal,
+    );
+    if (!account.url) {
+      const url = await registerAccount({ store, session, id: accountId, email: options.email, now }, signal);
+      logger.info({ issuer: id, account: url }, "acme account registered");
+    }
+    return session;
+  }
+
+  // --- order ------------------------------------------------------------------------------------
+
+  async function createOrder(
+    session: AcmeSession,
+    request: IssueRequest,
+    signal: AbortSignal,
+  ): Promise<{ url: string; order: AcmeOrder }> {
+    const newOrderUrl = await session.resourceUrl("newOrder");
+    let replaces = request.replaces;
+    let reregistered = false;
+    for (;;) {
+      throwIfAborted(signal);
+      const payload = {
+        identifiers: request.names.map((value) => ({ type: "dns", value })),
+        ...(options.profile ? { profile: options.profile } : {}),
+        ...(replaces ? { replaces } : {}),
+      };
+      const res = await session.post(newOrderUrl, payload);
+      if (res.status === 201) {
+        const url = res.headers["location"];
+        if (!url) throw protocolError("the ACME CA did not return an order URL");
+        return { url, order: parse(orderSchema, res.data, "order") };
+      }
+      const type = problemShortType(asProblem(res.data));
+      if (type === "accountDoesNotExist" && !reregistered) {
+        // The CA forgot the stored account (a test CA restarted, or the account was deleted): register
+        // the same key again and retry once.
+        reregistered = true;
+        logger.warn({ issuer: id }, "acme account unknown to the CA; registering again");
+        await registerAccount({ store, session, id: accountId, email: options.email, now }, signal);
+        continue;
+      }
+      if (replaces && (type === "alreadyReplaced" || type === "conflict")) {
+        // RFC 9773 §5: a CA may refuse `replaces`; the new certificate is still wanted.
+        logger.warn({ issuer: id, replaces }, "acme CA refused ARI replaces; ordering without it");
+        replaces = undefined;
+        continue;
+      }
+      throw fail(res, "order");
+    }
+  }
+
+  async function fetchResource<T>(
+    session: AcmeSession,
+    url: string,
+    step: AcmeStep,
+    schema: z.ZodType<T>,
+  ): Promise<{ value: T; res: AcmeHttpResponse }> {
+    const res = await session.post(url, null);
+    if (res.status !== 200) throw fail(res, step);
+    return { value: parse(schema, res.data, step), res };
+  }
+
+  /** POST-as-GET `url` until `done(status)`; waits pollIntervalMs or a longer Retry-After in between. */
+  async function pollUntil<T extends { status: string }>(
+    session: AcmeSession,
+    url: string,
+    step: AcmeStep,
+    schema: z.ZodType<T>,
+    done: (status: string) => boolean,
+    signal: AbortSignal,
+  ): Promise<T> {
+    const deadline = performance.now() + pollTimeoutMs;
+    for (;;) {
+      const { value, res } = await fetchResource(session, url, step, schema);
+      if (done(value.status)) return value;
+      const retryAfterSeconds = parseRetryAfter(res.headers["retry-after"], now());
+      const delay = Math.max(pollIntervalMs, (retryAfterSeconds ?? 0) * 1000);
+      if (performance.now() + delay > deadline) {
+        throw new UpstreamError("acme_timeout", `the ACME CA did not finish the ${step} in time`, {
+          retryable: true,
+          internal: `${url} still ${value.status} after ${pollTimeoutMs} ms`,
+          retryAfter: retryAfterSeconds,
+        });
+      }
+      await sleep(delay, signal);
+    }
+  }
+
+  function pickChallenge(authz: AcmeAuthorization): { solver: ChallengeSolver; challenge: AcmeChallenge } {
+    const wildcard = authz.wildcard === true;
+    const candidates: readonly ChallengeType[] = wildcard ? ["dns-01"] : preferred;
+    for (const type of candidates) {
+      const solver = solvers.find((s) => s.type === type);
+      const challenge = authz.challenges.find((c) => c.type === type && c.token);
+      if (solver && challenge) return { solver, challenge };
+    }
+    const name = wildcard ? `*.${authz.identifier.value}` : authz.identifier.value;
+    throw noSolverError(
+      name,
+      authz.challenges.map((c) => c.type),
+    );
+  }
+
+  function validationError(authz: AcmeAuthorization): UpstreamError {
+    const failed =
+      authz.challenges.find((c) => c.error) ?? authz.challenges.find((c) => c.status === "invalid");
+    return acmeProblemError(failed?.error ?? { detail: `authorization is ${authz.status}` }, "validation", {
+      now: now(),
+      identifier: authz.identifier.value,
+    });
+  }
+
+  async function authorize(session: AcmeSession, order: AcmeOrder, signal: AbortSignal): Promise<void> {
+    const presented: PendingChallenge[] = [];
+    try {
+      const pending: PendingChallenge[] = [];
+      for (const authzUrl of order.authorizations) {
+        throwIfAborted(signal);
+        const { value: authz } = await fetchResource(session, authzUrl, "authorization", authorizationSchema);
+        if (authz.status === "valid") continue;
+        if (authz.status !== "pending") throw validationError(authz);
+        const { solver, challenge } = pickChallenge(authz);
+        const keyAuthorization = session.keyAuthorization(challenge.token!);
+        pending.push({
+          solver,
+          url: challenge.url,
+          authzUrl,
+          challenge: {
+            domain: authz.identifier.value,
+            wildcard: authz.wildcard === true,
+            token: challenge.token!,
+            keyAuthorization,
+          },
+        });
+      }
+      if (pending.length === 0) return;
+
+      throwIfAborted(signal);
+      await settleSolvers(
+        pending.map(async (p) => {
+          presented.push(p);
+          await p.solver.present(p.challenge, signal);
+        }),
+      );
+      throwIfAborted(signal);
+      await settleSolvers(pending.map(async (p) => p.solver.waitReady?.(p.challenge, signal)));
+      logger.debug({ issuer: id, challenges: pending.length }, "acme challenges presented");
+
+      for (const p of pending) {
+        throwIfAborted(signal);
+        const res = await session.post(p.url, {});
+        if (res.status !== 200) throw fail(res, "challenge", p.challenge.domain);
+      }
+      for (const p of pending) {
+        const authz = await pollUntil(
+          session,
+          p.authzUrl,
+          "authorization",
+          authorizationSchema,
+          (s) => s !== "pending",
+          signal,
+        );
+        if (authz.status !== "valid") throw validationError(authz);
+      }
+    } finally {
+      await cleanupAll(presented);
+    }
+  }
+
+  async function cleanupAll(presented: readonly PendingChallenge[]): Promise<void> {
+    const results = await Promise.allSettled(presented.map((p) => p.solver.cleanup(p.challenge)));
+    results.forEach((r, i) => {
+      if (r.status === "rejected") {
+        const p = presented[i]!;
+        logger.warn(
+          { issuer: id, domain: p.challenge.domain, type: p.solver.type, err: errorText(r.reason) },
+          "acme challenge cleanup failed",
+        );
+      }
+    });
+  }
+
+  async function finalize(
+    session: AcmeSession,
+    orderUrl: string,
+    csrPem: string,
+    signal: AbortSignal,
+  ): Promise<AcmeOrder> {
+    let order = await pollUntil(session, orderUrl, "order", orderSchema, (s) => s !== "pending", signal);
+    if (order.status === "ready") {
+      throwIfAborted(signal);
+      const res = await session.post(order.finalize, { csr: csrDerBase64Url(csrPem) });
+      if (res.status !== 200) throw fail(res, "finalize");
+      order = parse(orderSchema, res.data, "order");
+    }
+    if (order.status !== "valid" && order.status !== "invalid") {
+      order = await pollUntil(
+        session,
+        orderUrl,
+        "finalize",
+        orderSchema,
+        (s) => s === "valid" || s === "invalid",
+        signal,
+      );
+    }
+    if (order.status !== "valid") {
+      throw acmeProblemError(order.error ?? { detail: `order is ${order.status}` }, "finalize", {
+        now: now(),
+      });
+    }
+    return order;
+  }
+
+  async function download(
+    session: AcmeSession,
+    order: AcmeOrder,
+    csrPem: string,
+  ): Promise<IssuedCertificate> {
+    if (!order.certificate) throw protocolError("the ACME CA did not return a certificate URL");
+    const res = await session.post(order.certificate, null);
+    if (res.status !== 200) throw fail(res, "download");
+    const blocks = typeof res.data === "string" ? splitPemChain(res.data) : [];
+    const [certPem, ...chain] = blocks;
+    if (!certPem) throw protocolError("the ACME CA returned no certificate");
+    const leafKey = createPublicKey(certPem).export({ type: "spki", format: "pem" });
+    if (leafKey !== parseCsr(csrPem).publicKeyPem) {
+      throw new UpstreamError(
+        "acme_certificate_mismatch",
+        "the ACME CA returned a certificate for another key",
+        {
+          retryable: false,
+        },
+      );
+    }
+    return { certPem, chainPem: chain.join("") };
+  }
+
+  async function issueOnce(request: IssueRequest, signal: AbortSignal): Promise<IssuedCertificate> {
+    const session = await openAccountSession(signal);
+    const { url, order } = await createOrder(session, request, signal);
+    logger.debug({ issuer: id, names: request.names, order: url }, "acme order created");
+    if (order.status === "invalid") {
+      throw acmeProblemError(order.error ?? { detail: "order is invalid" }, "order", { now: now() });
+    }
+    if (order.status === "pending") await authorize(session, order, signal);
+    throwIfAborted(signal);
+    const valid = await finalize(session, url, request.csrPem, signal);
+    throwIfAborted(signal);
+    return download(session, valid, request.csrPem);
+  }
+
+  // --- ARI --------------------------------------------------------------------------------------
+
+  async function directory(signal: AbortSignal): Promise<Record<string, unknown>> {
+    const at = performance.now();
+    if (directoryCache && at - directoryCache.at < DIRECTORY_TTL_MS) return directoryCache.value;
+    const res = await transport.get(options.directoryUrl, signal);
+    if (res.status !== 200) throw fail(res, "directory");
+    if (typeof res.data !== "object" || res.data === null)
+      throw protocolError("the ACME directory is not JSON");
+    directoryCache = { value: res.data as Record<string, unknown>, at };
+    return directoryCache.value;
+  }
+
+  async function renewalInfo(certPem: string, signal: AbortSignal): Promise<RenewalInfo | undefined> {
+    try {
+      const base = (await directory(signal))["renewalInfo"];
+      if (typeof base !== "string") return undefined;
+      let certId: string;
+      try {
+        certId = ariCertId(certPem);
+      } catch (e) {
+        if (isCertfleetError(e) && e.code === "ari_cert_id_unavailable") return undefined;
+        throw e;
+      }
+      const res = await transport.get(`${base.replace(/\/+$/, "")}/${certId}`, signal);
+      if (res.status === 404) return undefined;
+      if (res.status !== 200) throw fail(res, "renewalInfo");
+      const info = parseRenewalInfo(certId, res.data, parseRetryAfter(res.headers["retry-after"], now()));
+      if (!info) {
+        throw new UpstreamError("acme_renewal_info_invalid", "the ACME CA sent an unusable renewal window", {
+          retryable: true,
+        });
+      }
+      return info;
+    } catch (e) {
+      throw normalizeError(e, signal);
+    }
+  }
+
+  return {
+    id,
+    async issue(request, signal) {
+      try {
+        throwIfAborted(signal);
+        return await issueOnce(request, signal);
+      } catch (e) {
+        throw normalizeError(e, signal);
+      }
+    },
+    renewalInfo,
+    close: () => transport.close(),
+  };
+}
+
+/**
+ * Wait for every solver call, then throw the first failure (so nothing is still running when cleanup
+ * starts). A solver's own CertfleetError (e.g. a DNS provider's) keeps its code; anything else becomes
+ * `acme_solver_failed` (retryable).
+ */
+async function settleSolvers(work: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (!failed) return;
+  if (isCertfleetError(failed.reason)) throw failed.reason;
+  throw new UpstreamError("acme_solver_failed", "a challenge could not be set up", {
+    retryable: true,
+    internal: errorText(failed.reason),
+    cause: failed.reason,
+  });
+}
+
+function normalizeError(e: unknown, signal: AbortSignal): CertfleetError {
+  if (signal.aborted) {
+    return isCertfleetError(e) && e.code === "aborted"
+      ? e
+      : new CertfleetError("aborted", "operation was cancelled", { status: 499, cause: signal.reason });
+  }
+  if (isCertfleetError(e)) return e;
+  // acme-client throws plain Errors for a missing directory resource or an unreadable directory.
+  return protocolError("the ACME CA answered something certfleet cannot use", errorText(e));
+}
+
+function csrDerBase64Url(csrPem: string): string {
+  const body = csrPem.replace(/-----(BEGIN|END) (NEW )?CERTIFICATE REQUEST-----/g, "").replace(/\s+/g, "");
+  return Buffer.from(body, "base64").toString("base64url");
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
