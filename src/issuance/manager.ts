@@ -89,6 +89,9 @@ interface Job {
   force: boolean;
 }
 
+/** Earliest retry after an error that waiting alone cannot fix. */
+export const NON_RETRYABLE_DELAY_MS = 60 * 60_000;
+
 export function createCertificateManager(deps: ManagerDeps): CertificateManager {
   const { storage, clock, logger, policy } = deps;
   const flights = new SingleFlight<CertificateRecord>();
@@ -236,10 +239,14 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       return record;
     } catch (e) {
       const err = toCertfleetError(e);
-      const failureCount = (current?.lastFailure?.failureCount ?? 0) + 1;
-      const nextAttemptAt = isRetryable(err)
-        ? new Date(clock.now().getTime() + nextRetryDelayMs(failureCount, err, random))
-        : null;
+      if (err.code === "aborted") throw err; // our own timeout or shutdown, not the CA's verdict
+      const previous = current?.lastFailure ?? (await storage.getFailure(job.id).catch(() => undefined));
+      const failureCount = (previous?.failureCount ?? 0) + 1;
+      // Waiting cannot fix a non-retryable error (bad credentials, a refused name), but the config may
+      // be fixed meanwhile: try again on a slow step of the schedule, never in a storm.
+      const backoff = nextRetryDelayMs(failureCount, err, random);
+      const delay = isRetryable(err) ? backoff : Math.max(backoff, NON_RETRYABLE_DELAY_MS);
+      const nextAttemptAt = new Date(clock.now().getTime() + delay);
       await storage
         .recordFailure(job.id, {
           code: err.code,
@@ -275,10 +282,39 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     }
   }
 
+  /** After a failure, callers get the recorded error until the retry time instead of a new order. */
+  async function refuseDuringBackoff(
+    id: string,
+    stored: CertificateRecord | undefined,
+    signal?: AbortSignal,
+  ) {
+    const failure = stored ? stored.lastFailure : await storage.getFailure(id, signal);
+    const wait = failure?.nextAttemptAt ? failure.nextAttemptAt.getTime() - clock.now().getTime() : 0;
+    if (failure && wait > 0) {
+      throw new CertfleetError(
+        "issuance_backoff",
+        `the last attempt failed (${failure.code}: ${failure.message}); next attempt after ${failure.nextAttemptAt!.toISOString()}`,
+        {
+          status: 503,
+          expose: true,
+          retryAfter: Math.ceil(wait / 1000),
+          details: {
+            lastFailure: {
+              code: failure.code,
+              at: failure.at.toISOString(),
+              failureCount: failure.failureCount,
+            },
+          },
+        },
+      );
+    }
+  }
+
   async function obtain(request: ObtainRequest, signal?: AbortSignal): Promise<ObtainResult> {
     const job = await describe(request);
     const stored = await storage.getCertificate(job.id, signal);
     if (usable(stored)) return { record: stored, cached: true };
+    await refuseDuringBackoff(job.id, stored, signal);
     const { value } = await flights.do(job.id, () => run({ ...job, force: false }), signal);
     return { record: value, cached: false };
   }

@@ -106,7 +106,7 @@ export function toCertificateRecord(
   };
 }
 
-function toFailureRecord(f: FailureColumns): FailureRecord | null {
+export function toFailureRecord(f: FailureColumns): FailureRecord | null {
   if (f.failure_code === null) return null;
   return {
     code: f.failure_code,

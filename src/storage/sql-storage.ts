@@ -14,6 +14,7 @@ import {
   toAuditRecord,
   toCertificateRecord,
   toCertificateSummary,
+  toFailureRecord,
   toIdentityRecord,
 } from "./rows.js";
 import type { Database } from "./schema.js";
@@ -176,6 +177,22 @@ export class SqlStorage implements Storage {
       .values(row)
       .onConflict((oc) => oc.column("id").doUpdateSet(update))
       .execute();
+  }
+
+  async getFailure(id: string, signal?: AbortSignal): Promise<FailureRecord | undefined> {
+    throwIfAborted(signal);
+    const row = await this.#db
+      .selectFrom("certificate_failures")
+      .select([
+        "code as failure_code",
+        "message as failure_message",
+        "at as failure_at",
+        "failure_count",
+        "next_attempt_at",
+      ])
+      .where("id", "=", id)
+      .executeTakeFirst();
+    return row ? (toFailureRecord(row) ?? undefined) : undefined;
   }
 
   async listCertificateHistory(id: string, signal?: AbortSignal): Promise<CertificateRecord[]> {

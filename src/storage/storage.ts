@@ -25,6 +25,8 @@ export interface Storage {
   listCertificates(signal?: AbortSignal): Promise<CertificateSummary[]>;
   /** Record the last failure on a certificate (or a pending request that has no certificate yet). */
   recordFailure(id: string, failure: FailureRecord, signal?: AbortSignal): Promise<void>;
+  /** The last recorded failure for an id (with or without a certificate yet), or undefined. */
+  getFailure(id: string, signal?: AbortSignal): Promise<FailureRecord | undefined>;
   /** Previous versions, newest first. */
   listCertificateHistory(id: string, signal?: AbortSignal): Promise<CertificateRecord[]>;
 

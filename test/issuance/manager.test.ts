@@ -167,6 +167,31 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     expect(await m2.renewDue()).toEqual({ renewed: 0, failed: 0 }); // not due again before the retry time
   });
 
+  it("after a failure, callers get the recorded error until the retry time: no retry storm", async () => {
+    const failing = counting(ca, {
+      failWith: new UpstreamError("dns_provider_auth", "cloudflare: bad token for zone example.com", {
+        retryable: false,
+      }),
+    });
+    const m = manager(failing.issuer);
+    await expect(m.obtain({ names: ["storm.example.com"] })).rejects.toMatchObject({
+      code: "dns_provider_auth",
+    });
+    const again = await m.obtain({ names: ["storm.example.com"] }).catch((e: unknown) => e);
+    expect(again).toMatchObject({
+      code: "issuance_backoff",
+      status: 503,
+      details: { lastFailure: { code: "dns_provider_auth" } },
+    });
+    expect((again as { retryAfter: number }).retryAfter).toBeGreaterThanOrEqual(3600);
+    expect(failing.requests).toHaveLength(1);
+    clock.advance(2 * 3_600_000);
+    await expect(m.obtain({ names: ["storm.example.com"] })).rejects.toMatchObject({
+      code: "dns_provider_auth",
+    });
+    expect(failing.requests).toHaveLength(2);
+  });
+
   it("uses the CA's ARI window and sends `replaces` on renewal", async () => {
     const windows: RenewalInfo[] = [];
     const renewalInfo = async (certPem: string): Promise<RenewalInfo> => {

@@ -153,8 +153,15 @@ export function runStorageConformance(
           };
           await storage.recordFailure("pending", failure);
           expect(await storage.getCertificate("pending")).toBeUndefined();
+          expect(await storage.getFailure("pending")).toMatchObject({
+            code: "dns_timeout",
+            failureCount: 1,
+            nextAttemptAt: null,
+          });
+          expect(await storage.getFailure("never-failed")).toBeUndefined();
           const first = await storage.putCertificate(newCertificate({ id: "pending" }));
           expect(first.lastFailure).toBeNull();
+          expect(await storage.getFailure("pending")).toBeUndefined();
           expect((await storage.getCertificate("pending"))?.lastFailure).toBeNull();
         });
 
