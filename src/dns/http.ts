@@ -280,3 +280,14 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
     );
   });
 }
+
+/** OAuth errors that mean the credentials themselves are wrong (RFC 6749 §5.2). */
+export function isOAuthCredentialError(status: number, body: string): boolean {
+  if (status !== 400) return false;
+  try {
+    const error = (JSON.parse(body) as { error?: unknown }).error;
+    return error === "invalid_grant" || error === "invalid_client" || error === "unauthorized_client";
+  } catch {
+    return false;
+  }
+}

@@ -4,12 +4,17 @@ import { sleep } from "../../../core/clock.js";
 import { CertfleetError, UpstreamError, throwIfAborted } from "../../../core/errors.js";
 import { defineDnsProvider } from "../../define-provider.js";
 import type { DnsProvider, TxtRecord, ZoneLister } from "../../dns-provider.js";
-import { apiUrl, cleanupSignal, createKeyedMutex, createProviderHttp } from "../../http.js";
+import {
+  apiUrl,
+  cleanupSignal,
+  createKeyedMutex,
+  createProviderHttp,
+  isOAuthCredentialError,
+} from "../../http.js";
 import type { DnsProviderDeps } from "../../registry.js";
 import {
   CLOUD_DNS_SCOPE,
   createServiceAccountTokenSource,
-  isOAuthCredentialError,
   parseServiceAccountKey,
   readKeyFile,
   serviceAccountKeySchema,
