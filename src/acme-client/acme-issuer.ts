@@ -130,7 +130,7 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     );
     if (!account.url) {
       const url = await registerAccount({ store, session, id: accountId, email: options.email, now }, signal);
-      logger.info({ issuer: id, account: url }, "acme account registered");
+      logger.info({ account: url }, "acme account registered");
     }
     return session;
   }
@@ -143,7 +143,9 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     signal: AbortSignal,
   ): Promise<{ url: string; order: AcmeOrder }> {
     const newOrderUrl = await session.resourceUrl("newOrder");
-    let replaces = request.replaces;
+    // RFC 9773 §5: `replaces` only goes to a CA that advertises renewalInfo.
+    const supportsAri = typeof (await session.directory())["renewalInfo"] === "string";
+    let replaces = supportsAri ? request.replaces : undefined;
     let reregistered = false;
     for (;;) {
       throwIfAborted(signal);
@@ -163,13 +165,13 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
         // The CA forgot the stored account (a test CA restarted, or the account was deleted): register
         // the same key again and retry once.
         reregistered = true;
-        logger.warn({ issuer: id }, "acme account unknown to the CA; registering again");
+        logger.warn("acme account unknown to the CA; registering again");
         await registerAccount({ store, session, id: accountId, email: options.email, now }, signal);
         continue;
       }
-      if (replaces && (type === "alreadyReplaced" || type === "conflict")) {
+      if (replaces && type === "alreadyReplaced") {
         // RFC 9773 §5: a CA may refuse `replaces`; the new certificate is still wanted.
-        logger.warn({ issuer: id, replaces }, "acme CA refused ARI replaces; ordering without it");
+        logger.warn({ replaces }, "acme CA refused ARI replaces; ordering without it");
         replaces = undefined;
         continue;
       }
@@ -272,7 +274,7 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
       );
       throwIfAborted(signal);
       await settleSolvers(pending.map(async (p) => p.solver.waitReady?.(p.challenge, signal)));
-      logger.debug({ issuer: id, challenges: pending.length }, "acme challenges presented");
+      logger.debug({ challenges: pending.length }, "acme challenges presented");
 
       for (const p of pending) {
         throwIfAborted(signal);
@@ -301,7 +303,7 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
       if (r.status === "rejected") {
         const p = presented[i]!;
         logger.warn(
-          { issuer: id, domain: p.challenge.domain, type: p.solver.type, err: errorText(r.reason) },
+          { domain: p.challenge.domain, type: p.solver.type, err: errorText(r.reason) },
           "acme challenge cleanup failed",
         );
       }
@@ -366,7 +368,7 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
   async function issueOnce(request: IssueRequest, signal: AbortSignal): Promise<IssuedCertificate> {
     const session = await openAccountSession(signal);
     const { url, order } = await createOrder(session, request, signal);
-    logger.debug({ issuer: id, names: request.names, order: url }, "acme order created");
+    logger.debug({ names: request.names, order: url }, "acme order created");
     if (order.status === "invalid") {
       throw acmeProblemError(order.error ?? { detail: "order is invalid" }, "order", { now: now() });
     }

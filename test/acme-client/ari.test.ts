@@ -154,6 +154,24 @@ describe("ARI and order extensions through an RFC 9773 proxy in front of Pebble"
     expect(proxy.newOrderPayloads[before - 1]).not.toHaveProperty("replaces");
   });
 
+  it("does not send `replaces` to a CA whose directory has no renewalInfo", async () => {
+    const previous = await issue();
+    proxy.advertiseRenewalInfo(false);
+    try {
+      const before = proxy.newOrderPayloads.length;
+      await issue(ariCertId(previous.certPem));
+      expect(proxy.newOrderPayloads[before]).not.toHaveProperty("replaces");
+      const fresh = makeIssuer(createTestStore(), [], {
+        directoryUrl: proxy.directoryUrl,
+        caBundlePem: proxy.caBundlePem,
+      });
+      await expect(fresh.renewalInfo(previous.certPem, signal())).resolves.toBeUndefined();
+      await fresh.close();
+    } finally {
+      proxy.advertiseRenewalInfo(true);
+    }
+  });
+
   it("orders again without `replaces` when the CA says alreadyReplaced", async () => {
     const previous = await issue();
     const replaces = ariCertId(previous.certPem);

@@ -35,6 +35,8 @@ export interface AriProxy {
   onRenewalInfo(answer: (certId: string) => RenewalInfoAnswer): void;
   /** Answer the next newOrder with this problem instead of forwarding it to Pebble. */
   failNextNewOrder(problem: InjectedProblem): void;
+  /** Whether the directory lists `renewalInfo` (default true). */
+  advertiseRenewalInfo(on: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function startAriProxy(pebble: PebbleServer): Promise<AriProxy> {
   const renewalInfoRequests: string[] = [];
   let renewalInfo: (certId: string) => RenewalInfoAnswer = () => ({ status: 404 });
   const injected: InjectedProblem[] = [];
+  let advertise = true;
 
   function forward(
     req: IncomingMessage,
@@ -113,7 +116,7 @@ export async function startAriProxy(pebble: PebbleServer): Promise<AriProxy> {
     let out = answer.body;
     if (req.method === "GET" && path === upstream.pathname && answer.status === 200) {
       const directory = JSON.parse(answer.body.toString()) as Record<string, unknown>;
-      directory["renewalInfo"] = `https://${req.headers.host}${RENEWAL_INFO_PATH}`;
+      if (advertise) directory["renewalInfo"] = `https://${req.headers.host}${RENEWAL_INFO_PATH}`;
       out = Buffer.from(JSON.stringify(directory));
       headers["content-length"] = String(out.length);
     }
@@ -143,6 +146,9 @@ export async function startAriProxy(pebble: PebbleServer): Promise<AriProxy> {
     },
     failNextNewOrder(problem) {
       injected.push(problem);
+    },
+    advertiseRenewalInfo(on) {
+      advertise = on;
     },
     stop: () =>
       new Promise<void>((resolve) => {
