@@ -163,22 +163,22 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       issues.push({ path: `issuers.${i}.id`, message: `duplicate issuer id "${is.id}"` });
   }
   let acmeDefault: string | undefined;
+  const le = file.letsEncrypt;
   if (file.acme?.caDirUrl) {
     const s = file.acme;
     issuers.push({
       id: "acme",
       type: "acme",
       directoryUrl: s.caDirUrl!,
-      email: s.email,
+      email: s.email ?? le?.email,
       eab: s.eab,
       profile: s.profile,
       caBundleFile: s.caBundleFile && abs(s.caBundleFile),
-      challenges: s.challenges ?? ["http-01", "dns-01"],
+      challenges: s.challenges ?? (le?.dnsProvider ? ["dns-01", "http-01"] : ["http-01", "dns-01"]),
       pollIntervalMs: s.pollInterval === undefined ? undefined : parseDuration(s.pollInterval),
     });
     acmeDefault = "acme";
   }
-  const le = file.letsEncrypt;
   if (le && le.enabled !== false) {
     const directoryUrl =
       le.acme?.caDirUrl ??

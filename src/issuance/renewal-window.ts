@@ -38,7 +38,8 @@ export function computeRenewAt(policy: RenewalPolicy, input: RenewalInput): Date
     policy.renewBeforeDays !== undefined
       ? Math.min(policy.renewBeforeDays * 86_400_000, lifetime * 0.9)
       : lifetime * policy.renewWhenRemaining;
-  const jitter = lifetime * policy.renewJitter * random();
+  // jitter scales with the lifetime but never more than half the renewal window itself
+  const jitter = Math.min(lifetime * policy.renewJitter, before / 2) * random();
   return new Date(Math.max(start, end - before - jitter));
 }
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBind, type BindServer } from "../harness/bind.js";
 import { startCertfleet, type CertfleetProcess } from "../harness/certfleet-process.js";
-import { freePort, startPebble, type PebbleServer } from "../harness/pebble.js";
+import { createTestTlsMaterial, freePort, startPebble, type PebbleServer } from "../harness/pebble.js";
 import { keyMatches, opensslVerify, sanDnsNames } from "../harness/pki.js";
 
 /**
@@ -126,5 +126,57 @@ describe("certfleet serve against Pebble + BIND", () => {
     expect(results.filter((r) => r.body.cached === false).length).toBeGreaterThanOrEqual(1);
     const ordersAfter = pebbleOrders();
     expect(ordersAfter - ordersBefore).toBe(1);
+  });
+
+  it("a le-cert-server config file works as it is (PSK, inline TLS, lego rfc2136 credentials)", async () => {
+    const tls = await createTestTlsMaterial();
+    const caBundle = join(dir, "pebble-ca-le.pem");
+    await writeFile(caBundle, pebble.caBundlePem);
+    const psk = "le-cert-server-pre-shared-key-0123456789";
+    const le = await startCertfleet({
+      caPem: tls.caPem,
+      config: {
+        server: { bind: "127.0.0.1", port: 0, tls: { certPEM: tls.certPem, keyPEM: tls.keyPem } },
+        database: { path: join(dir, "le-cert-server.db") },
+        auth: { method: "psk", psk: { key: psk } },
+        letsEncrypt: {
+          email: "ops@example.com",
+          staging: true,
+          dnsProvider: "rfc2136",
+          dnsCredentials: {
+            RFC2136_NAMESERVER: bind.address,
+            RFC2136_TSIG_KEY: bind.tsig.name,
+            RFC2136_TSIG_SECRET: bind.tsig.secret,
+            RFC2136_TSIG_ALGORITHM: bind.tsig.algorithm,
+          },
+          renewalDays: 30,
+        },
+        // certfleet's own keys beside le-cert-server's: the CA (Pebble instead of LE staging) and DNS servers
+        acme: { caDirUrl: pebble.directoryUrl, caBundleFile: caBundle, pollInterval: "100ms" },
+        dns: {
+          resolvers: [bind.address],
+          authoritativeServers: [bind.address],
+          propagationInterval: "200ms",
+        },
+      },
+    });
+    try {
+      expect(le.apiKey).toBeUndefined(); // no bootstrap key when a PSK is configured
+      const refused = await le.post(
+        "/api/certificate",
+        { domain: `le.${zone}` },
+        { apiKey: "not-the-psk-not-the-psk" },
+      );
+      expect(refused.status).toBe(401);
+      const res = await le.post("/api/certificate", { domain: `le.${zone}` }, { apiKey: psk });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      await expectValid(res.body, [`le.${zone}`]);
+      // renewalDays: renew when 30 days remain (Pebble's certificates live 5 years), jitter at most half of that
+      const renewAtDays = (Date.parse(res.body.notAfter) - Date.parse(res.body.renewAt)) / 86_400_000;
+      expect(renewAtDays).toBeGreaterThanOrEqual(30);
+      expect(renewAtDays).toBeLessThanOrEqual(45);
+    } finally {
+      await le.stop();
+    }
   });
 });

@@ -34,6 +34,8 @@ export async function startCertfleet(
     env?: Record<string, string>;
     dataDir?: string;
     timeoutMs?: number;
+    /** CA to trust for the server's certificate (default: the embedded CA the server writes). */
+    caPem?: string;
   } = {},
 ): Promise<CertfleetProcess> {
   const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "certfleet-e2e-")));
@@ -67,7 +69,7 @@ export async function startCertfleet(
   await new Promise((r) => setTimeout(r, 100));
   const url = /listening on (\S+)/.exec(out)![1]!.replace("localhost", "127.0.0.1");
   const apiKey = /^\s+(cf_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1];
-  const caPem = await readFile(join(config.dataDir as string, "ca.pem"), "utf8");
+  const caPem = options.caPem ?? (await readFile(join(config.dataDir as string, "ca.pem"), "utf8"));
   const dispatcher = new Agent({ connect: { ca: caPem, servername: "localhost" } });
 
   async function call(

@@ -24,6 +24,16 @@ describe("computeRenewAt", () => {
     expect(early.getTime()).toBeLessThan(late.getTime());
   });
 
+  it("jitter never exceeds half the renewal window, even for long-lived certificates", () => {
+    const fiveYears = { notBefore: new Date(0), notAfter: new Date(5 * 365 * day), now: new Date(0) };
+    const r = computeRenewAt(
+      { ...policy, renewJitter: 0.05, renewBeforeDays: 30 },
+      { ...fiveYears, random: () => 0.999999 },
+    );
+    expect((fiveYears.notAfter.getTime() - r.getTime()) / day).toBeLessThanOrEqual(45);
+    expect((fiveYears.notAfter.getTime() - r.getTime()) / day).toBeGreaterThan(44.9);
+  });
+
   it("renewBeforeDays overrides the fraction but never exceeds the lifetime", () => {
     const input = { notBefore: new Date(0), notAfter: new Date(90 * day), now: new Date(0) };
     expect(computeRenewAt({ ...policy, renewBeforeDays: 30 }, input).getTime()).toBe(60 * day);
