@@ -7,12 +7,14 @@ import { hetznerProviderDefinition } from "./hetzner/hetzner-provider.js";
 import { googleCloudProviderDefinition } from "./googlecloud/googlecloud-provider.js";
 import { route53ProviderDefinition } from "./route53/route53-provider.js";
 import { azureProviderDefinition } from "./azure/azure-provider.js";
+import { acmeDnsProviderDefinition } from "./acmedns/acmedns-provider.js";
 
 /**
  * Every DNS provider certfleet ships. Each entry is one provider's metadata + factory; add a provider by
  * importing its definition and adding one line to the list (keep it alphabetical).
  */
 export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
+  acmeDnsProviderDefinition,
   azureProviderDefinition,
   cloudflareProviderDefinition,
   digitalOceanProviderDefinition,

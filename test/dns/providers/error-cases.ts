@@ -16,6 +16,8 @@ export interface ErrorCaseFixture {
   provider: DnsProvider;
   /** The same provider configured with credentials the double rejects. */
   badProvider: DnsProvider;
+  /** Record name the bad provider has (rejected) credentials for; default: a fresh name in the zone. */
+  badRecordName?: string;
   lookup(name: string): Promise<string[]>;
   cleanup(): Promise<void>;
 }
@@ -41,7 +43,7 @@ export function runDnsProviderErrorCases(name: string, setup: () => Promise<Erro
     });
 
     it("bad credentials: dns_provider_auth naming provider and zone, not retryable, one refused request", async () => {
-      const r = txt(fx.zone, "badauth");
+      const r = { ...txt(fx.zone, "badauth"), ...(fx.badRecordName ? { name: fx.badRecordName } : {}) };
       const before = fx.api.requests.length;
       const error = await rejection(fx.badProvider.appendTxt(r, AbortSignal.timeout(20_000)));
       expect(error.code).toBe("dns_provider_auth");
