@@ -6,7 +6,7 @@ import { createFailureLimiter } from "../../src/auth/failure-limiter.js";
 import { createJwtAuthenticator } from "../../src/auth/jwt/jwt-authenticator.js";
 import { createLegacySwitch } from "../../src/auth/legacy-switch.js";
 import { createManualClock } from "../../src/core/clock.js";
-import { RateLimitedError } from "../../src/core/errors.js";
+import type { RateLimitedError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { Storage } from "../../src/storage/storage.js";
 import { base64url } from "../harness/jwks-issuer.js";

@@ -44,6 +44,7 @@ export interface JwksIssuer {
   ): Promise<string>;
   /** Serve a different `issuer` in the discovery document (undefined = the real one). */
   setDiscoveryIssuer(value: string | undefined): void;
+  /** Idempotent. */
   close(): Promise<void>;
 }
 
@@ -152,6 +153,7 @@ export async function startJwksIssuer(
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
       }),

@@ -145,6 +145,7 @@ export async function startOidcProvider(
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
       }),

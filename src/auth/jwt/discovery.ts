@@ -1,4 +1,5 @@
 import { UpstreamError } from "../../core/errors.js";
+import { AuthFailure } from "../auth-failure.js";
 import { fetchJson, type FetchLike } from "./fetch-json.js";
 
 /**
@@ -7,6 +8,9 @@ import { fetchJson, type FetchLike } from "./fetch-json.js";
  * OIDC Discovery §4 says) and its `issuer` must equal the configured issuer URL exactly (§4.3), so a
  * document served for another issuer cannot redirect key lookups. An https issuer may not name an
  * http jwks_uri.
+ *
+ * A document naming another issuer is refused as an authentication failure (the token cannot be
+ * trusted: 401, audited); a document that is merely broken is an upstream failure (503).
  */
 
 const MAX_DISCOVERY_BYTES = 256 * 1024;
@@ -37,8 +41,13 @@ export async function discoverJwksUri(
   if (typeof doc !== "object" || doc === null || Array.isArray(doc))
     throw mismatch(issuerUrl, "not a JSON object");
   const { issuer, jwks_uri: jwksUri } = doc as Record<string, unknown>;
-  if (issuer !== issuerUrl)
-    throw mismatch(issuerUrl, `document issuer ${JSON.stringify(issuer)?.slice(0, 200)} is not ${issuerUrl}`);
+  if (issuer !== issuerUrl) {
+    const named = JSON.stringify(issuer)?.slice(0, 200);
+    throw new AuthFailure(
+      "jwt_discovery_issuer_mismatch",
+      `${discoveryUrl(issuerUrl)} names issuer ${named}`,
+    );
+  }
   if (typeof jwksUri !== "string") throw mismatch(issuerUrl, "no jwks_uri");
   let parsed: URL;
   try {

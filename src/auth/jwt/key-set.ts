@@ -70,6 +70,8 @@ export function createCachedKeySet(options: CachedKeySetOptions): CachedKeySet {
   let current: { getKey: GetKey; loadedAt: number } | undefined;
   let lastAttemptAt = Number.NEGATIVE_INFINITY;
   let inflight: Promise<GetKey> | undefined;
+  // Reported again while cooling down, so callers see the same cause until the next attempt.
+  let lastError: unknown;
 
   const coolingDown = () => {
     const t = now();
@@ -97,8 +99,12 @@ export function createCachedKeySet(options: CachedKeySetOptions): CachedKeySet {
           );
         }
         current = { getKey, loadedAt: now() };
+        lastError = undefined;
         options.logger.debug({ issuer: options.label, keys: jwks.keys.length }, "key set loaded");
         return getKey;
+      } catch (e) {
+        lastError = e;
+        throw e;
       } finally {
         inflight = undefined;
       }
@@ -112,6 +118,7 @@ export function createCachedKeySet(options: CachedKeySetOptions): CachedKeySet {
     const staleButAllowed = current !== undefined && t - current.loadedAt < options.maxAgeMs + maxStaleMs;
     if (coolingDown()) {
       if (current && staleButAllowed) return current.getKey;
+      if (lastError !== undefined) throw lastError;
       throw new UpstreamError("identity_provider_unavailable", "the identity provider could not be reached", {
         status: 503,
         internal: `${options.label}: no key set (last fetch failed, cooling down)`,

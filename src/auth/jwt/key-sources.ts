@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import type { JSONWebKeySet, JWK } from "jose";
 import type { Clock } from "../../core/clock.js";
 import { UpstreamError } from "../../core/errors.js";
+import { AuthFailure } from "../auth-failure.js";
 import type { Logger } from "../../core/logger.js";
 import { discoverJwksUri } from "./discovery.js";
 import { fetchJson, type FetchLike } from "./fetch-json.js";
@@ -96,6 +97,11 @@ export function createKeySetLoader(source: KeySourceConfig, deps: KeySourceDeps)
               at: now,
             };
           } catch (e) {
+            if (e instanceof AuthFailure)
+              deps.logger.error(
+                { issuer: source.issuerUrl, reason: e.internal },
+                "discovery document names another issuer",
+              );
             if (!discovered) throw e;
             deps.logger.warn(
               { issuer: source.issuerUrl, err: e instanceof Error ? e.message : String(e) },

@@ -1,0 +1,229 @@
+import { X509Certificate } from "node:crypto";
+import { createServer, request as httpsRequest, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AuthRequest } from "../../src/auth/authenticator.js";
+import { failureReason } from "../../src/auth/auth-failure.js";
+import { createClientCertificateAuthenticator } from "../../src/auth/client-certificate.js";
+import { createLegacySwitch, writeLegacySettings } from "../../src/auth/legacy-switch.js";
+import { createManualClock, systemClock } from "../../src/core/clock.js";
+import { silentLogger } from "../../src/core/logger.js";
+import {
+  createEmbeddedCa,
+  type ClientCertificate,
+  type EmbeddedCa,
+} from "../../src/internal-ca/embedded-ca.js";
+import type { IdentityRecord, Storage } from "../../src/storage/storage.js";
+import { authRequest, createIdentity, expectAuthFailure, openStorage, signal } from "./helpers.js";
+
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
+const derOf = (pem: string) => new X509Certificate(pem).raw;
+const escaped = (pem: string) => encodeURIComponent(pem); // nginx $ssl_client_escaped_cert
+
+/** Client certificates issued by the embedded CA, presented over real mTLS and through a trusted proxy header. */
+describe("X.509 client certificate authenticator", () => {
+  let storage: Storage;
+  let ca: EmbeddedCa;
+  let rogueCa: EmbeddedCa;
+  let rogueStorage: Storage;
+  let byFingerprint: ClientCertificate,
+    byCn: ClientCertificate,
+    byUri: ClientCertificate,
+    unbound: ClientCertificate;
+  let recordFp: IdentityRecord, recordCn: IdentityRecord, recordUri: IdentityRecord;
+  const clock = createManualClock(new Date());
+  let authenticator: ReturnType<typeof createClientCertificateAuthenticator>;
+  let server: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    storage = await openStorage();
+    rogueStorage = await openStorage();
+    const logger = silentLogger();
+    ca = await createEmbeddedCa({
+      store: storage,
+      clock: systemClock,
+      logger,
+      options: { name: "fleet CA" },
+    });
+    rogueCa = await createEmbeddedCa({
+      store: rogueStorage,
+      clock: systemClock,
+      logger,
+      options: { name: "fleet CA" },
+    });
+    [byFingerprint, byCn, byUri, unbound] = await Promise.all([
+      ca.issueClientCertificate({ subjectCn: "agent-fp", validityDays: 1 }),
+      ca.issueClientCertificate({ subjectCn: "agent-cn", validityDays: 1 }),
+      ca.issueClientCertificate({
+        subjectCn: "agent-uri",
+        uris: ["spiffe://example.org/agent/uri"],
+        validityDays: 1,
+      }),
+      ca.issueClientCertificate({ subjectCn: "nobody", validityDays: 1 }),
+    ]);
+    recordFp = await createIdentity(storage, {
+      method: "certificate",
+      binding: { fingerprint: fingerprintOf(byFingerprint.certPem) },
+      grants: ["fp.example.com"],
+    });
+    recordCn = await createIdentity(storage, {
+      method: "certificate",
+      binding: { commonName: "agent-cn" },
+      grants: ["cn.example.com"],
+    });
+    recordUri = await createIdentity(storage, {
+      method: "certificate",
+      binding: { uri: "spiffe://example.org/agent/uri" },
+      grants: ["uri.example.com"],
+    });
+
+    const legacySwitch = createLegacySwitch({ store: storage, clock: systemClock, logger, ttlMs: 0 });
+    authenticator = createClientCertificateAuthenticator({
+      caBundlePem: ca.rootPem + ca.intermediatePem,
+      trustedProxies: ["10.0.0.0/24", "::1"],
+      store: storage,
+      legacySwitch,
+      clock,
+      logger,
+    });
+
+    // A listener doing mTLS the way the server does: the verified peer certificate goes into AuthRequest.
+    const tls = await ca.issueServerCertificate(["localhost"], ["127.0.0.1"]);
+    server = createServer(
+      {
+        key: tls.privateKeyPem,
+        cert: tls.certPem + tls.chainPem,
+        ca: [ca.rootPem, ca.intermediatePem],
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => {
+        const socket = req.socket as TLSSocket;
+        const peer = socket.authorized ? socket.getPeerCertificate(false) : undefined;
+        const auth: AuthRequest = {
+          headers: req.headers,
+          remoteAddress: socket.remoteAddress ?? "",
+          peerCertificate: peer?.raw,
+        };
+        authenticator.authenticate(auth, signal).then(
+          (principal) => res.end(JSON.stringify({ principal: principal ?? null })),
+          (e: unknown) =>
+            res.end(JSON.stringify({ code: (e as { code?: string }).code, reason: failureReason(e) })),
+        );
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await storage?.close();
+    await rogueStorage?.close();
+  });
+
+  const overMtls = (client?: ClientCertificate) =>
+    new Promise<{ principal?: { id: string; grants: string[] } | null; code?: string; reason?: string }>(
+      (resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: "127.0.0.1",
+            port,
+            path: "/",
+            ca: ca.rootPem,
+            ...(client ? { cert: client.certPem + client.chainPem, key: client.privateKeyPem } : {}),
+          },
+          (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c.toString()));
+            res.on("end", () => resolve(JSON.parse(body)));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      },
+    );
+
+  it("identifies a certificate presented over mTLS, bound by fingerprint, CN or URI SAN", async () => {
+    expect((await overMtls(byFingerprint)).principal).toMatchObject({
+      id: recordFp.id,
+      method: "certificate",
+      grants: ["fp.example.com"],
+    });
+    expect((await overMtls(byCn)).principal).toMatchObject({ id: recordCn.id });
+    expect((await overMtls(byUri)).principal).toMatchObject({ id: recordUri.id });
+  });
+
+  it("has nothing to say without a client certificate, and refuses a valid one bound to no identity", async () => {
+    expect((await overMtls()).principal).toBeNull();
+    expect(await overMtls(unbound)).toMatchObject({ code: "unauthenticated", reason: "identity_unknown" });
+  });
+
+  it("accepts the forwarded header only from a trusted proxy", async () => {
+    const headers = { "x-ssl-client-cert": escaped(byCn.certPem) };
+    expect(
+      (await authenticator.authenticate(authRequest(headers, { remoteAddress: "10.0.0.7" }), signal))?.id,
+    ).toBe(recordCn.id);
+    expect(
+      (await authenticator.authenticate(authRequest(headers, { remoteAddress: "::ffff:10.0.0.8" }), signal))
+        ?.id,
+    ).toBe(recordCn.id);
+    await expectAuthFailure(
+      authenticator.authenticate(authRequest(headers, { remoteAddress: "203.0.113.9" }), signal),
+      "forwarded_certificate_untrusted_source",
+    );
+    await expectAuthFailure(
+      authenticator.authenticate(
+        authRequest({ "x-ssl-client-cert": "garbage%" }, { remoteAddress: "10.0.0.7" }),
+        signal,
+      ),
+      "certificate_malformed",
+    );
+    expect(
+      await authenticator.authenticate(
+        authRequest({ "x-ssl-client-cert": "" }, { remoteAddress: "10.0.0.7" }),
+        signal,
+      ),
+    ).toBeUndefined();
+  });
+
+  it("refuses a certificate from another CA with the same name, a server certificate, and an expired one", async () => {
+    const rogue = await rogueCa.issueClientCertificate({ subjectCn: "agent-cn", validityDays: 1 });
+    await expectAuthFailure(
+      authenticator.authenticate(authRequest({}, { peerCertificate: derOf(rogue.certPem) }), signal),
+      "certificate_untrusted",
+    );
+    const serverCert = await ca.issueServerCertificate(["agent-cn.example.com"], []);
+    await expectAuthFailure(
+      authenticator.authenticate(authRequest({}, { peerCertificate: derOf(serverCert.certPem) }), signal),
+      "certificate_not_client_auth",
+    );
+    await expectAuthFailure(
+      authenticator.authenticate(authRequest({}, { peerCertificate: derOf(ca.intermediatePem) }), signal),
+      "certificate_is_ca",
+    );
+    clock.advance(2 * 86_400_000);
+    try {
+      await expectAuthFailure(
+        authenticator.authenticate(authRequest({}, { peerCertificate: derOf(byCn.certPem) }), signal),
+        "certificate_expired",
+      );
+    } finally {
+      clock.set(new Date());
+    }
+  });
+
+  it("refuses certificates at once when the organisation disables the method", async () => {
+    await writeLegacySettings(storage, { certificate: false }, signal);
+    try {
+      expect(await overMtls(byFingerprint)).toMatchObject({
+        code: "unauthenticated",
+        reason: "legacy_method_disabled",
+      });
+    } finally {
+      await writeLegacySettings(storage, true, signal);
+    }
+    expect((await overMtls(byFingerprint)).principal).toMatchObject({ id: recordFp.id });
+  });
+});
