@@ -132,6 +132,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     }
     const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
     const audit = createAuditSink(storage, logger);
+    closers.unshift(() => audit.flush());
     const manager = createCertificateManager({
       storage,
       router,

@@ -13,6 +13,7 @@ import type { IssuerRouter } from "./issuer-routing.js";
 import { hasRenewalInfo, type Issuer } from "./issuer.js";
 import { computeRenewAt, type RenewalPolicy } from "./renewal-window.js";
 import { SingleFlight, waitFor } from "./single-flight.js";
+import { TtlCache } from "./ttl-cache.js";
 
 /**
  * The certificate manager: the one place that decides to talk to a CA. For each certificate it runs
@@ -71,6 +72,8 @@ export interface ManagerDeps {
   logger: Logger;
   policy: RenewalPolicy & { keyType: KeyType; reuseKey: boolean; issueTimeoutMs: number };
   onEvent?: (event: CertificateEvent) => void;
+  /** How long a stored certificate is served from memory (default 2 s; 0 disables). */
+  cacheTtlMs?: number;
   /** Lock lease; refreshed while an order runs. */
   lockTtlMs?: number;
   random?: () => number;
@@ -98,6 +101,9 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   const owner = `${process.pid}-${randomUUID()}`;
   const lockTtl = deps.lockTtlMs ?? 60_000;
   const random = deps.random ?? Math.random;
+  // Hot certificates are served from memory for a few seconds; another replica's renewal shows up once
+  // the entry expires (the old certificate is still valid meanwhile).
+  const recent = new TtlCache<CertificateRecord>(deps.cacheTtlMs ?? 2000, 10_000, clock);
 
   async function describe(request: ObtainRequest): Promise<Omit<Job, "force">> {
     let keyType = request.keyType ?? policy.keyType;
@@ -213,6 +219,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           random,
         }),
       });
+      recent.set(job.id, record);
       // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
       if (job.csrPem) await storage.putValue("csr", job.id, job.csrPem);
       const type = current ? "certificate.renewed" : "certificate.issued";
@@ -312,8 +319,13 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
 
   async function obtain(request: ObtainRequest, signal?: AbortSignal): Promise<ObtainResult> {
     const job = await describe(request);
+    const hot = recent.get(job.id);
+    if (hot && usable(hot)) return { record: hot, cached: true };
     const stored = await storage.getCertificate(job.id, signal);
-    if (usable(stored)) return { record: stored, cached: true };
+    if (usable(stored)) {
+      recent.set(job.id, stored);
+      return { record: stored, cached: true };
+    }
     await refuseDuringBackoff(job.id, stored, signal);
     const { value } = await flights.do(job.id, () => run({ ...job, force: false }), signal);
     return { record: value, cached: false };

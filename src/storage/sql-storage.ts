@@ -412,9 +412,15 @@ export class SqlStorage implements Storage {
 
   // --- audit --------------------------------------------------------------------------------------
 
-  async appendAudit(event: AuditEvent, signal?: AbortSignal): Promise<void> {
+  async appendAudit(event: AuditEvent | readonly AuditEvent[], signal?: AbortSignal): Promise<void> {
     throwIfAborted(signal);
-    await this.#db.insertInto("audit_log").values(auditRow(event, this.#clock.now())).execute();
+    const events = Array.isArray(event) ? event : [event as AuditEvent];
+    if (events.length === 0) return;
+    const now = this.#clock.now();
+    await this.#db
+      .insertInto("audit_log")
+      .values(events.map((e) => auditRow(e, now)))
+      .execute();
   }
 
   async listAudit(

@@ -74,7 +74,8 @@ export interface Storage {
   deleteIdentity(id: string, signal?: AbortSignal): Promise<boolean>;
 
   // --- audit (append-only) --------------------------------------------------------------------------
-  appendAudit(event: AuditEvent, signal?: AbortSignal): Promise<void>;
+  /** Append one event or a batch (one transaction; events without `at` get the storage clock's now). */
+  appendAudit(event: AuditEvent | readonly AuditEvent[], signal?: AbortSignal): Promise<void>;
   listAudit(
     query: { limit: number; before?: number; type?: string },
     signal?: AbortSignal,

@@ -23,7 +23,7 @@ describe("docs/openapi.yaml", () => {
       manager: { obtain: unused, renew: unused, renewDue: unused },
       authenticate: unused,
       authorizeNames: unused,
-      audit: async () => undefined,
+      audit: Object.assign(async () => undefined, { flush: async () => undefined }),
       bodyLimit: 1024,
       trustProxy: [],
     });
