@@ -8,6 +8,7 @@ import { googleCloudProviderDefinition } from "./googlecloud/googlecloud-provide
 import { route53ProviderDefinition } from "./route53/route53-provider.js";
 import { azureProviderDefinition } from "./azure/azure-provider.js";
 import { acmeDnsProviderDefinition } from "./acmedns/acmedns-provider.js";
+import { acmeShProviderDefinition } from "./acmesh/acmesh-provider.js";
 
 /**
  * Every DNS provider certfleet ships. Each entry is one provider's metadata + factory; add a provider by
@@ -15,6 +16,7 @@ import { acmeDnsProviderDefinition } from "./acmedns/acmedns-provider.js";
  */
 export const dnsProviderDefinitions: DnsProviderDefinition<never>[] = [
   acmeDnsProviderDefinition,
+  acmeShProviderDefinition,
   azureProviderDefinition,
   cloudflareProviderDefinition,
   digitalOceanProviderDefinition,
