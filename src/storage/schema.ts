@@ -14,6 +14,12 @@ export interface Database {
   locks: LocksTable;
   identities: IdentitiesTable;
   audit_log: AuditLogTable;
+  acme_accounts: AcmeAccountsTable;
+  acme_orders: AcmeOrdersTable;
+  acme_authorizations: AcmeAuthorizationsTable;
+  acme_challenges: AcmeChallengesTable;
+  acme_certificates: AcmeCertificatesTable;
+  acme_used_nonces: AcmeUsedNoncesTable;
 }
 
 /** The current version of each certificate; `certificate_history` holds the versions it replaced. */
@@ -96,4 +102,101 @@ export interface AuditLogTable {
   remote_address: string | null;
   /** JSON object. */
   data: string;
+}
+
+// --- ACME server (src/acme-server, migration 0002) ---------------------------------------------------
+
+export interface AcmeAccountsTable {
+  id: string;
+  profile: string;
+  /** valid | deactivated | revoked */
+  status: string;
+  /** JSON public JWK (required members only). */
+  jwk: string;
+  /** RFC 7638 SHA-256 thumbprint of `jwk`, base64url; unique per profile. */
+  thumbprint: string;
+  /** JSON array of URLs. */
+  contact: string;
+  eab_kid: string | null;
+  /** JSON array of name patterns inherited from the EAB key. */
+  grants: string;
+  owner_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AcmeOrdersTable {
+  id: string;
+  account_id: string;
+  profile: string;
+  /** pending | ready | processing | valid | invalid */
+  status: string;
+  /** JSON array of names ("*.example.com" for a wildcard). */
+  identifiers: string;
+  /** JSON array of authorization ids. */
+  authorizations: string;
+  expires_at: number;
+  /** JSON problem document. */
+  error: string | null;
+  certificate_id: string | null;
+  replaces: string | null;
+  processing_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AcmeAuthorizationsTable {
+  id: string;
+  account_id: string;
+  profile: string;
+  /** The DNS name without "*.". */
+  identifier: string;
+  wildcard: number;
+  /** pending | valid | invalid | deactivated | expired | revoked */
+  status: string;
+  expires_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AcmeChallengesTable {
+  id: string;
+  authorization_id: string;
+  /** http-01 | dns-01 | tls-alpn-01 */
+  type: string;
+  token: string;
+  /** pending | processing | valid | invalid */
+  status: string;
+  validated_at: number | null;
+  /** JSON problem document. */
+  error: string | null;
+  processing_at: number | null;
+  updated_at: number;
+}
+
+export interface AcmeCertificatesTable {
+  id: string;
+  account_id: string;
+  profile: string;
+  order_id: string;
+  /** JSON array of names. */
+  names: string;
+  /** Lowercase hex. */
+  serial: string;
+  ari_cert_id: string | null;
+  cert_pem: string;
+  /** JSON array of chain PEMs (intermediates); the first is the default, the others alternates. */
+  chains: string;
+  not_before: number;
+  not_after: number;
+  revoked_at: number | null;
+  revocation_reason: number | null;
+  /** Order id of the order that replaced this certificate (RFC 9773 `replaces`). */
+  replaced_by: string | null;
+  created_at: number;
+}
+
+export interface AcmeUsedNoncesTable {
+  nonce: string;
+  expires_at: number;
 }

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./0001_initial.js";
+import * as acmeServer from "./0002_acme_server.js";
 
 /**
  * Every migration, by name; names sort in the order they run. To add one, write `NNNN_topic.ts`
@@ -8,6 +9,7 @@ import * as initial from "./0001_initial.js";
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
+  "0002_acme_server": acmeServer,
 };
 
 /** A static map, not a directory scan: works the same from src/ under vitest and from dist/. */

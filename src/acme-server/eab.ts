@@ -1,0 +1,128 @@
+import { randomBytes } from "node:crypto";
+import { flattenedVerify, type JWK } from "jose";
+import type { Clock } from "../core/clock.js";
+import { ValidationError } from "../core/errors.js";
+import { normalizeName } from "../core/names.js";
+import type { Storage } from "../storage/storage.js";
+import { canonicalPublicJwk, jwkThumbprint } from "./jwk.js";
+import { parseJwsEnvelope } from "./jws.js";
+import { problem } from "./problems.js";
+
+/**
+ * External Account Binding keys (RFC 8555 §7.3.4). An admin (or an authenticated identity) creates a
+ * key id + HMAC key carrying name grants; an ACME account that binds the key inherits the grants.
+ * Keys are stored encrypted at rest in the storage key/value table (namespace "acme-eab"); each key
+ * binds at most one account (the accounts table holds the kid with a unique constraint).
+ */
+export interface EabKey {
+  kid: string;
+  /** base64url, no padding: what lego, certbot and Caddy expect. */
+  hmacKey: string;
+  /** Name patterns (core/names.ts patternMatches). */
+  grants: string[];
+  /** Identity that owns the key (its record must stay enabled), or null for an admin-made key. */
+  ownerId: string | null;
+  createdAt: string;
+}
+
+export interface EabKeys {
+  /** Throws ValidationError `grant_invalid` for a pattern that can never match a name. */
+  create(grants: string[], ownerId?: string, signal?: AbortSignal): Promise<{ kid: string; hmacKey: string }>;
+  get(kid: string, signal?: AbortSignal): Promise<EabKey | undefined>;
+  /** True if it existed. An account already bound keeps its grants. */
+  remove(kid: string): Promise<void>;
+}
+
+export const EAB_NAMESPACE = "acme-eab";
+const HMAC_KEY_BYTES = 32;
+const EAB_ALGORITHMS = ["HS256", "HS384", "HS512"];
+
+export function createEabKeys(deps: {
+  kv: Pick<Storage, "getValue" | "putValue" | "deleteValue">;
+  clock: Clock;
+}): EabKeys {
+  return {
+    async create(grants, ownerId, signal) {
+      if (!Array.isArray(grants) || grants.length === 0) {
+        throw new ValidationError("grant_invalid", "an EAB key needs at least one grant");
+      }
+      const patterns = grants.map(normalizeGrant);
+      const kid = `eab_${randomBytes(16).toString("base64url")}`;
+      const key: EabKey = {
+        kid,
+        hmacKey: randomBytes(HMAC_KEY_BYTES).toString("base64url"),
+        grants: [...new Set(patterns)],
+        ownerId: ownerId ?? null,
+        createdAt: deps.clock.now().toISOString(),
+      };
+      await deps.kv.putValue(
+        EAB_NAMESPACE,
+        kid,
+        JSON.stringify(key),
+        { secret: true, ifAbsent: true },
+        signal,
+      );
+      return { kid, hmacKey: key.hmacKey };
+    },
+    async get(kid, signal) {
+      if (typeof kid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(kid)) return undefined;
+      const value = await deps.kv.getValue(EAB_NAMESPACE, kid, signal);
+      return value === undefined ? undefined : (JSON.parse(value) as EabKey);
+    },
+    remove: (kid) => deps.kv.deleteValue(EAB_NAMESPACE, kid),
+  };
+}
+
+/** A grant pattern, normalised: `*`, `example.com`, `*.example.com` or `.example.com`. */
+export function normalizeGrant(pattern: string): string {
+  if (pattern === "*") return pattern;
+  try {
+    if (typeof pattern === "string" && pattern.startsWith(".")) return `.${normalizeName(pattern.slice(1))}`;
+    return normalizeName(pattern);
+  } catch {
+    throw new ValidationError("grant_invalid", `"${String(pattern)}" is not a name pattern`, {
+      grant: String(pattern),
+    });
+  }
+}
+
+/**
+ * Check the `externalAccountBinding` of a newAccount request: a flattened JWS, HMAC-signed with the
+ * EAB key, protected header { alg: HS256/384/512, kid, url = the newAccount URL } and no nonce, whose
+ * payload is the account's own public JWK. Returns the key it binds. Every failure is `unauthorized`
+ * (or `malformed` for a broken structure); the reason goes to the log only.
+ */
+export async function verifyExternalAccountBinding(
+  binding: unknown,
+  ctx: { accountJwk: JWK; newAccountUrl: string; keys: Pick<EabKeys, "get">; signal?: AbortSignal },
+): Promise<EabKey> {
+  const { jws, header } = parseJwsEnvelope(binding, "externalAccountBinding");
+  const refuse = (internal: string) =>
+    problem("unauthorized", "the external account binding is not valid", { internal });
+  if (!EAB_ALGORITHMS.includes(String(header.alg))) throw refuse(`EAB alg ${String(header.alg)}`);
+  if (typeof header.kid !== "string") throw problem("malformed", "the external account binding has no kid");
+  if (header.url !== ctx.newAccountUrl) throw refuse("EAB url is not the newAccount URL");
+  if ("nonce" in header) throw problem("malformed", "the external account binding must not carry a nonce");
+  if ("jwk" in header || "crit" in header)
+    throw problem("malformed", "unexpected external account binding header");
+
+  const key = await ctx.keys.get(header.kid, ctx.signal);
+  if (!key) throw refuse(`unknown EAB kid ${header.kid}`);
+  let payload: Uint8Array;
+  try {
+    ({ payload } = await flattenedVerify(jws, Buffer.from(key.hmacKey, "base64url"), {
+      algorithms: [String(header.alg)],
+    }));
+  } catch (e) {
+    throw refuse(`EAB signature: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let bound: JWK;
+  try {
+    bound = canonicalPublicJwk(JSON.parse(Buffer.from(payload).toString("utf8")));
+  } catch {
+    throw refuse("EAB payload is not a JWK");
+  }
+  if ((await jwkThumbprint(bound)) !== (await jwkThumbprint(ctx.accountJwk)))
+    throw refuse("EAB payload is another key");
+  return key;
+}
