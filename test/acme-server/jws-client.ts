@@ -1,5 +1,5 @@
 import { FlattenedSign, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
-import type { Agent} from "undici";
+import type { Agent } from "undici";
 import { request } from "undici";
 import { createHmac } from "node:crypto";
 
@@ -153,3 +153,10 @@ function toResult(
 }
 
 export const PROBLEM = (type: string) => `urn:ietf:params:acme:error:${type}`;
+
+/** base64url DER of the first block of a PEM (CSR or certificate). */
+export function pemToB64url(pem: string): string {
+  const first = /-----BEGIN [^-]+-----([^-]+)-----END/.exec(pem)?.[1] ?? "";
+  const body = first.replace(/\s+/g, "");
+  return Buffer.from(body, "base64").toString("base64url");
+}
