@@ -55,7 +55,11 @@ describe("googlecloud specifics", () => {
   let api: GoogleCloudApi;
   let dir: string;
   beforeAll(async () => {
-    api = await startGoogleCloudApi({ project: PROJECT, zones: [ZONE, "sub.example.com"], changeDelayMs: 5 });
+    api = await startGoogleCloudApi({
+      project: PROJECT,
+      zones: [ZONE, "sub.example.com"],
+      changeDelayMs: 30,
+    });
     dir = mkdtempSync(join(tmpdir(), "certfleet-gcloud-"));
   });
   afterAll(async () => {
@@ -93,6 +97,12 @@ describe("googlecloud specifics", () => {
   it("two providers (two processes) writing one name concurrently keep both values (409/412 retried)", async () => {
     const a = provider(api);
     const b = provider(api);
+    // Warm both up (token, zone) so their reads of the set happen together and the writes collide.
+    for (const p of [a, b]) {
+      const warm = txt(ZONE);
+      await p.appendTxt(warm, AbortSignal.timeout(10_000));
+      await p.deleteTxt(warm);
+    }
     const first = txt(ZONE);
     const values = [first, { ...first, value: "v".repeat(43) }, { ...first, value: "w".repeat(43) }];
     await Promise.all(values.map((r, i) => (i % 2 ? a : b).appendTxt(r, AbortSignal.timeout(20_000))));

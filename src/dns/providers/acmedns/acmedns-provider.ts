@@ -34,15 +34,31 @@ export type AcmeDnsAccount = z.infer<typeof accountSchema>;
 
 export const acmeDnsConfigSchema = z
   .strictObject({
-    /** The acme-dns server's API, e.g. https://auth.example.org (lego: ACME_DNS_API_BASE). */
-    apiBase: z.url(),
-    /** JSON file of accounts per domain; new registrations are saved here (lego: ACME_DNS_STORAGE_PATH). */
-    storagePath: z.string().min(1).optional(),
-    /** Accounts per domain given directly (cert-manager's acmedns JSON). */
-    accounts: z.record(z.string(), accountSchema).optional(),
-    /** CIDR ranges allowed to update a newly registered account. */
-    allowFrom: z.array(z.string().min(1)).optional(),
-    timeoutMs: z.number().int().positive().max(120_000).default(30_000),
+    apiBase: z
+      .url()
+      .describe("The acme-dns server's API, e.g. https://auth.example.org (lego: ACME_DNS_API_BASE)."),
+    storagePath: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "JSON file of accounts per domain; new registrations are saved here (lego: ACME_DNS_STORAGE_PATH).",
+      ),
+    accounts: z
+      .record(z.string(), accountSchema)
+      .optional()
+      .describe("Accounts per domain given directly (cert-manager's acmedns JSON)."),
+    allowFrom: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("CIDR ranges allowed to update a newly registered account."),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(120_000)
+      .default(30_000)
+      .describe("Timeout of one API request, in milliseconds"),
   })
   .refine((c) => c.storagePath !== undefined || c.accounts !== undefined, {
     message: "set storagePath (accounts are registered and saved there) or accounts",

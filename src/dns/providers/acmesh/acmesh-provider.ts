@@ -20,18 +20,34 @@ import type { DnsProviderDeps } from "../../registry.js";
  * `env` plus the variables named in `passEnv`, never certfleet's own environment.
  */
 export const acmeShConfigSchema = z.strictObject({
-  /** Directory holding acme.sh's dnsapi scripts (`dns_<name>.sh`). */
-  scriptsDir: z.string().min(1),
-  /** Script name without prefix and suffix, e.g. "cf" for dns_cf.sh. */
-  name: z.string().regex(/^[a-z0-9_]+$/, "lowercase letters, digits and _ only (dns_<name>.sh)"),
-  /** The script's variables, e.g. { CF_Token: "…", CF_Account_ID: "…" } (secret). */
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
-  /** certfleet environment variables passed through (e.g. PATH, HTTPS_PROXY). */
-  passEnv: z.array(z.string().min(1)).default(["PATH"]),
-  /** acme.sh debug level for the script's _debug output (stderr, captured into error details). */
-  debug: z.number().int().min(0).max(3).default(0),
-  shell: z.string().min(1).default("/bin/sh"),
-  timeoutMs: z.number().int().positive().max(600_000).default(120_000),
+  scriptsDir: z.string().min(1).describe("Directory holding acme.sh's dnsapi scripts (`dns_<name>.sh`)."),
+  name: z
+    .string()
+    .regex(/^[a-z0-9_]+$/, "lowercase letters, digits and _ only (dns_<name>.sh)")
+    .describe('Script name without prefix and suffix, e.g. "cf" for dns_cf.sh.'),
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
+    .default({})
+    .describe('The script\'s variables, e.g. { CF_Token: "…", CF_Account_ID: "…" } (secret).'),
+  passEnv: z
+    .array(z.string().min(1))
+    .default(["PATH"])
+    .describe("certfleet environment variables passed through (e.g. PATH, HTTPS_PROXY)."),
+  debug: z
+    .number()
+    .int()
+    .min(0)
+    .max(3)
+    .default(0)
+    .describe("acme.sh debug level for the script's _debug output (stderr, captured into error details)."),
+  shell: z.string().min(1).default("/bin/sh").describe("Shell that runs the script"),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(600_000)
+    .default(120_000)
+    .describe("Timeout of one API request, in milliseconds"),
 });
 
 export type AcmeShConfig = z.infer<typeof acmeShConfigSchema>;
@@ -195,7 +211,7 @@ export const acmeShProviderDefinition = defineDnsProvider<AcmeShConfig>({
   id: "acmesh",
   aliases: ["acme.sh"],
   description:
-    "Runs an acme.sh dnsapi script (dns_<name>.sh) through a compatibility shim, reaching acme.sh's 150+ DNS providers.",
+    "Runs an acme.sh dnsapi script (`dns_<name>.sh`) through a compatibility shim, reaching acme.sh's 150+ DNS providers.",
   schema: acmeShConfigSchema,
   secretFields: ["env"],
   propagation: { timeoutMs: 300_000, intervalMs: 10_000 },

@@ -23,27 +23,62 @@ import { createAzureTokenSource, type AzureAuth } from "./azure-token.js";
  */
 export const azureConfigSchema = z
   .strictObject({
-    subscriptionId: z.string().min(1),
-    resourceGroup: z.string().min(1),
-    /** DNS zone resource name; defaults to the zone found for each record. */
-    zoneName: z.string().min(1).optional(),
-    tenantId: z.string().min(1).optional(),
-    /** App registration (client secret / workload identity) or user-assigned managed identity. */
-    clientId: z.string().min(1).optional(),
-    clientSecret: z.string().min(1).optional(),
-    /** Workload identity: file holding the federated token (AZURE_FEDERATED_TOKEN_FILE). */
-    federatedTokenFile: z.string().min(1).optional(),
-    /** Default: client_secret when clientSecret is set, workload_identity when federatedTokenFile is, else managed_identity. */
-    authMethod: z.enum(["client_secret", "workload_identity", "managed_identity"]).optional(),
-    ttl: z.number().int().min(1).max(86_400).optional(),
-    managementUrl: z.url().default("https://management.azure.com"),
-    /** Entra ID authority host (AZURE_AUTHORITY_HOST). */
-    loginUrl: z.url().default("https://login.microsoftonline.com"),
-    imdsUrl: z.url().default("http://169.254.169.254/metadata/identity/oauth2/token"),
-    /** Token audience for Resource Manager. */
-    resource: z.url().default("https://management.azure.com/"),
-    apiVersion: z.string().min(1).default("2018-05-01"),
-    timeoutMs: z.number().int().positive().max(120_000).default(30_000),
+    subscriptionId: z.string().min(1).describe("Azure subscription holding the DNS zone"),
+    resourceGroup: z.string().min(1).describe("Resource group holding the DNS zone"),
+    zoneName: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("DNS zone resource name; defaults to the zone found for each record."),
+    tenantId: z.string().min(1).optional().describe("Entra ID tenant (directory) id"),
+    clientId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("App registration (client secret / workload identity) or user-assigned managed identity."),
+    clientSecret: z.string().min(1).optional().describe("Client secret of the app registration"),
+    federatedTokenFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Workload identity: file holding the federated token (AZURE_FEDERATED_TOKEN_FILE)."),
+    authMethod: z
+      .enum(["client_secret", "workload_identity", "managed_identity"])
+      .optional()
+      .describe(
+        "Default: client_secret when clientSecret is set, workload_identity when federatedTokenFile is, else managed_identity.",
+      ),
+    ttl: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe("TTL of created TXT records in seconds (default: the challenge TTL)"),
+    managementUrl: z
+      .url()
+      .default("https://management.azure.com")
+      .describe("Azure Resource Manager endpoint"),
+    loginUrl: z
+      .url()
+      .default("https://login.microsoftonline.com")
+      .describe("Entra ID authority host (AZURE_AUTHORITY_HOST)."),
+    imdsUrl: z
+      .url()
+      .default("http://169.254.169.254/metadata/identity/oauth2/token")
+      .describe("Managed identity token endpoint (IMDS)"),
+    resource: z
+      .url()
+      .default("https://management.azure.com/")
+      .describe("Token audience for Resource Manager."),
+    apiVersion: z.string().min(1).default("2018-05-01").describe("Resource Manager API version for DNS"),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(120_000)
+      .default(30_000)
+      .describe("Timeout of one API request, in milliseconds"),
   })
   .refine((c) => resolveAuthMethod(c) !== "client_secret" || (c.tenantId && c.clientId && c.clientSecret), {
     message: "client secret auth needs tenantId, clientId and clientSecret",

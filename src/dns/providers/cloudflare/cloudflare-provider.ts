@@ -13,19 +13,43 @@ import type { DnsProviderDeps } from "../../registry.js";
  */
 export const cloudflareConfigSchema = z
   .strictObject({
-    /** API token with DNS:Edit on the zone (lego: CF_DNS_API_TOKEN). */
-    apiToken: z.string().min(1).optional(),
-    /** Separate token with Zone:Read, when the DNS token cannot list zones (lego: CF_ZONE_API_TOKEN). */
-    zoneApiToken: z.string().min(1).optional(),
-    /** Legacy global API key and its account email, instead of a token. */
-    apiKey: z.string().min(1).optional(),
-    apiEmail: z.string().min(1).optional(),
-    /** Skip the zone lookup. */
-    zoneId: z.string().min(1).optional(),
-    /** TTL for created records; Cloudflare's minimum outside Enterprise is 60 (1 = automatic). */
-    ttl: z.number().int().min(1).max(86_400).optional(),
-    baseUrl: z.url().default("https://api.cloudflare.com/client/v4"),
-    timeoutMs: z.number().int().positive().max(120_000).default(30_000),
+    apiToken: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("API token with DNS:Edit on the zone (lego: CF_DNS_API_TOKEN)."),
+    zoneApiToken: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Separate token with Zone:Read, when the DNS token cannot list zones (lego: CF_ZONE_API_TOKEN).",
+      ),
+    apiKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Legacy global API key and its account email, instead of a token."),
+    apiEmail: z.string().min(1).optional().describe("Account email for the legacy global API key"),
+    zoneId: z.string().min(1).optional().describe("Skip the zone lookup."),
+    ttl: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe("TTL for created records; Cloudflare's minimum outside Enterprise is 60 (1 = automatic)."),
+    baseUrl: z
+      .url()
+      .default("https://api.cloudflare.com/client/v4")
+      .describe("API base URL (override for a proxy or a test double)"),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(120_000)
+      .default(30_000)
+      .describe("Timeout of one API request, in milliseconds"),
   })
   .refine((c) => c.apiToken !== undefined || (c.apiKey !== undefined && c.apiEmail !== undefined), {
     message: "set apiToken, or apiKey together with apiEmail",

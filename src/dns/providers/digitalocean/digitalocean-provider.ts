@@ -11,12 +11,25 @@ import type { DnsProviderDeps } from "../../registry.js";
  * the fallback after a restart.
  */
 export const digitalOceanConfigSchema = z.strictObject({
-  /** Personal access token with write scope (lego: DO_AUTH_TOKEN). */
-  authToken: z.string().min(1),
-  /** TTL for created records; DigitalOcean's minimum is 30. */
-  ttl: z.number().int().min(30).max(86_400).optional(),
-  baseUrl: z.url().default("https://api.digitalocean.com"),
-  timeoutMs: z.number().int().positive().max(120_000).default(30_000),
+  authToken: z.string().min(1).describe("Personal access token with write scope (lego: DO_AUTH_TOKEN)."),
+  ttl: z
+    .number()
+    .int()
+    .min(30)
+    .max(86_400)
+    .optional()
+    .describe("TTL for created records; DigitalOcean's minimum is 30."),
+  baseUrl: z
+    .url()
+    .default("https://api.digitalocean.com")
+    .describe("API base URL (override for a proxy or a test double)"),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(120_000)
+    .default(30_000)
+    .describe("Timeout of one API request, in milliseconds"),
 });
 
 export type DigitalOceanConfig = z.infer<typeof digitalOceanConfigSchema>;

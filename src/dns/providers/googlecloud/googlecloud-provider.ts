@@ -31,28 +31,62 @@ import {
  */
 export const googleCloudConfigSchema = z
   .strictObject({
-    /** The service-account key JSON itself (lego: GCE_SERVICE_ACCOUNT). */
     serviceAccount: z
       .string()
       .min(1)
       .refine((s) => serviceAccountKeySchema.safeParse(safeJson(s)).success, {
         message: "expected a service-account key JSON (type, project_id, private_key, client_email)",
       })
-      .optional(),
-    /** Path of the service-account key JSON (lego: GCE_SERVICE_ACCOUNT_FILE). */
-    serviceAccountFile: z.string().min(1).optional(),
-    /** Project holding the zones; defaults to the key's project_id (lego: GCE_PROJECT). */
-    project: z.string().min(1).optional(),
-    /** Managed zone name (not DNS name) to use instead of looking it up by DNS name. */
-    managedZone: z.string().min(1).optional(),
-    /** Token endpoint; defaults to the key's token_uri. */
-    tokenUrl: z.url().optional(),
-    ttl: z.number().int().min(1).max(86_400).optional(),
-    baseUrl: z.url().default("https://dns.googleapis.com/dns/v1"),
-    timeoutMs: z.number().int().positive().max(120_000).default(30_000),
-    /** How often to poll a pending change, and for how long. */
-    changePollIntervalMs: z.number().int().positive().max(60_000).default(2_000),
-    changeTimeoutMs: z.number().int().positive().max(900_000).default(180_000),
+      .optional()
+      .describe("The service-account key JSON itself (lego: GCE_SERVICE_ACCOUNT)"),
+    serviceAccountFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Path of the service-account key JSON (lego: GCE_SERVICE_ACCOUNT_FILE)."),
+    project: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Project holding the zones; defaults to the key's project_id (lego: GCE_PROJECT)."),
+    managedZone: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Managed zone name (not DNS name) to use instead of looking it up by DNS name."),
+    tokenUrl: z.url().optional().describe("Token endpoint; defaults to the key's token_uri."),
+    ttl: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe("TTL of created TXT records in seconds (default: the challenge TTL)"),
+    baseUrl: z
+      .url()
+      .default("https://dns.googleapis.com/dns/v1")
+      .describe("API base URL (override for a proxy or a test double)"),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(120_000)
+      .default(30_000)
+      .describe("Timeout of one API request, in milliseconds"),
+    changePollIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .max(60_000)
+      .default(2_000)
+      .describe("How often to poll a pending change, and for how long."),
+    changeTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(900_000)
+      .default(180_000)
+      .describe("How long to wait for a change to be applied, in milliseconds"),
   })
   .refine((c) => (c.serviceAccount === undefined) !== (c.serviceAccountFile === undefined), {
     message: "set exactly one of serviceAccount or serviceAccountFile",

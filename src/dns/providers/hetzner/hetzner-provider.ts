@@ -11,11 +11,25 @@ import type { DnsProviderDeps } from "../../registry.js";
  * lookup by name + value after a restart).
  */
 export const hetznerConfigSchema = z.strictObject({
-  /** DNS Console API token (lego: HETZNER_API_KEY). */
-  apiKey: z.string().min(1),
-  ttl: z.number().int().min(60).max(86_400).optional(),
-  baseUrl: z.url().default("https://dns.hetzner.com/api/v1"),
-  timeoutMs: z.number().int().positive().max(120_000).default(30_000),
+  apiKey: z.string().min(1).describe("DNS Console API token (lego: HETZNER_API_KEY)."),
+  ttl: z
+    .number()
+    .int()
+    .min(60)
+    .max(86_400)
+    .optional()
+    .describe("TTL of created TXT records in seconds (default: the challenge TTL)"),
+  baseUrl: z
+    .url()
+    .default("https://dns.hetzner.com/api/v1")
+    .describe("API base URL (override for a proxy or a test double)"),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(120_000)
+    .default(30_000)
+    .describe("Timeout of one API request, in milliseconds"),
 });
 
 export type HetznerConfig = z.infer<typeof hetznerConfigSchema>;

@@ -21,27 +21,82 @@ import { children, escapeXml, parseXml, textAt, type XmlElement } from "./xml.js
  */
 export const route53ConfigSchema = z
   .strictObject({
-    accessKeyId: z.string().min(1).optional(),
-    secretAccessKey: z.string().min(1).optional(),
-    sessionToken: z.string().min(1).optional(),
-    /** Used for STS and to pick the partition; Route 53 itself is global. */
-    region: z.string().min(1).default("us-east-1"),
-    /** Skip the zone lookup (e.g. for a split-horizon setup). */
-    hostedZoneId: z.string().min(1).optional(),
-    /** Profile in the shared credentials file, when no keys or web identity are set. */
-    profile: z.string().min(1).optional(),
-    sharedCredentialsFile: z.string().min(1).optional(),
-    /** Web identity: role to assume with the token in `webIdentityTokenFile`. */
-    roleArn: z.string().min(1).optional(),
-    webIdentityTokenFile: z.string().min(1).optional(),
-    roleSessionName: z.string().min(2).max(64).default("certfleet"),
-    ttl: z.number().int().min(1).max(86_400).optional(),
-    endpoint: z.url().default("https://route53.amazonaws.com"),
-    /** STS endpoint for web identity; defaults to the regional one. */
-    stsEndpoint: z.url().optional(),
-    timeoutMs: z.number().int().positive().max(120_000).default(30_000),
-    changePollIntervalMs: z.number().int().positive().max(60_000).default(4_000),
-    changeTimeoutMs: z.number().int().positive().max(900_000).default(180_000),
+    accessKeyId: z.string().min(1).optional().describe("AWS access key id (lego: AWS_ACCESS_KEY_ID)"),
+    secretAccessKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("AWS secret access key (lego: AWS_SECRET_ACCESS_KEY)"),
+    sessionToken: z.string().min(1).optional().describe("Session token for temporary keys"),
+    region: z
+      .string()
+      .min(1)
+      .default("us-east-1")
+      .describe("Used for STS and to pick the partition; Route 53 itself is global."),
+    hostedZoneId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Skip the zone lookup (e.g. for a split-horizon setup)."),
+    profile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Profile in the shared credentials file, when no keys or web identity are set."),
+    sharedCredentialsFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Shared credentials file (default ~/.aws/credentials)"),
+    roleArn: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Web identity: role to assume with the token in `webIdentityTokenFile`."),
+    webIdentityTokenFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("File holding the web identity token (lego: AWS_WEB_IDENTITY_TOKEN_FILE)"),
+    roleSessionName: z
+      .string()
+      .min(2)
+      .max(64)
+      .default("certfleet")
+      .describe("Session name for AssumeRoleWithWebIdentity"),
+    ttl: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe("TTL of created TXT records in seconds (default: the challenge TTL)"),
+    endpoint: z
+      .url()
+      .default("https://route53.amazonaws.com")
+      .describe("Route 53 API endpoint (override for a proxy or a test double)"),
+    stsEndpoint: z.url().optional().describe("STS endpoint for web identity; defaults to the regional one."),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(120_000)
+      .default(30_000)
+      .describe("Timeout of one API request, in milliseconds"),
+    changePollIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .max(60_000)
+      .default(4_000)
+      .describe("How often to poll a pending change, in milliseconds"),
+    changeTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(900_000)
+      .default(180_000)
+      .describe("How long to wait for a change to be applied, in milliseconds"),
   })
   .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
     message: "accessKeyId and secretAccessKey go together",
