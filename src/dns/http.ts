@@ -129,17 +129,19 @@ export function createProviderHttp(options: ProviderHttpOptions): ProviderHttp {
         { provider: name, zone: req.zone, action: req.action, status, attempt },
         "dns api call",
       );
-      if ((status >= 200 && status < 300) || req.accept?.includes(status)) {
-        return { status, headers: response.headers, text, json: <T>() => parseJson<T>(text, name, req) };
-      }
-
+      const ok = status >= 200 && status < 300;
       const snippet = text.slice(0, 2048);
-      if (status === 401 || status === 403 || options.isAuthFailure?.(status, text)) {
+      // Checked before `accept`: a provider that reports bad credentials as a 400 must not have that
+      // 400 handed back as, say, a conflict.
+      if (!ok && (status === 401 || status === 403 || options.isAuthFailure?.(status, text))) {
         throw new UpstreamError(
           "dns_provider_auth",
           `${name}: credentials rejected while trying to ${req.action} for zone ${req.zone} (HTTP ${status})`,
           { details: { ...details, status }, internal: snippet, retryable: false },
         );
+      }
+      if (ok || req.accept?.includes(status)) {
+        return { status, headers: response.headers, text, json: <T>() => parseJson<T>(text, name, req) };
       }
 
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"), options.clock.now());

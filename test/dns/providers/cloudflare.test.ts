@@ -103,6 +103,24 @@ describe("cloudflare specifics", () => {
     });
   });
 
+  it("a malformed token (Cloudflare answers 400 + code 6003/6111) is still dns_provider_auth, sent once", async () => {
+    const before = api.requests.length;
+    const p = createCloudflareProvider(
+      cloudflareConfigSchema.parse({
+        apiToken: "has spaces in it",
+        baseUrl: api.url,
+        zoneId: api.zoneId(ZONE),
+      }),
+      testDeps(),
+    );
+    await expect(p.appendTxt(txt(ZONE), AbortSignal.timeout(10_000))).rejects.toMatchObject({
+      code: "dns_provider_auth",
+      retryable: false,
+    });
+    expect(api.requests.length - before).toBe(1);
+    expect(api.requests.at(-1)!.method).toBe("POST");
+  });
+
   it("lists zones", async () => {
     expect(await provider(api).listZones(AbortSignal.timeout(10_000))).toEqual([ZONE]);
   });

@@ -49,7 +49,26 @@ export async function startCloudflareApi(options: {
     onChange: options.onChange,
     async handle({ req, store, json }) {
       check(req.headers["x-auth-key"] === undefined, "a token request must not also send X-Auth-Key");
-      if (bearer(req) !== options.token) return fail(403, 10000, "Authentication error");
+      const token = bearer(req) ?? "";
+      if (!/^[A-Za-z0-9_-]{8,}$/.test(token)) {
+        // What Cloudflare answers for a malformed token: 400, not 401/403.
+        return {
+          status: 400,
+          json: {
+            success: false,
+            errors: [
+              {
+                code: 6003,
+                message: "Invalid request headers",
+                error_chain: [{ code: 6111, message: "Invalid format for Authorization header" }],
+              },
+            ],
+            messages: [],
+            result: null,
+          },
+        };
+      }
+      if (token !== options.token) return fail(403, 10000, "Authentication error");
       check(req.path.startsWith("/client/v4/"), `path outside /client/v4: ${req.path}`);
       const path = req.path.slice("/client/v4".length);
 
