@@ -5,11 +5,15 @@ import { createAcmeIssuer } from "./acme-client/acme-issuer.js";
 import { createHttp01Solver } from "./acme-client/http01-solver.js";
 import type { ChallengeSolver } from "./acme-client/challenge-solver.js";
 import type { Authenticator } from "./auth/authenticator.js";
-import { createApiKeyAuthenticator } from "./auth/api-key.js";
-import { authenticate as runAuthChain } from "./auth/chain.js";
+import { createApiKeyAuthenticator, unrestrictedApiKeys } from "./auth/api-key.js";
+import { createAuthenticate } from "./auth/chain.js";
+import { createClientCertificateAuthenticator } from "./auth/client-certificate.js";
+import { createClientSecretAuthenticator } from "./auth/client-secret.js";
+import { createLegacySwitch } from "./auth/legacy-switch.js";
+import { createSessionTokens } from "./auth/session-token.js";
 import { authorizeNames } from "./auth/grants.js";
 import { createFailureLimiter } from "./auth/failure-limiter.js";
-import { createJwtAuthenticator } from "./auth/jwt/jwt-authenticator.js";
+import { createJwtAuthenticator, type JwtAuthenticator } from "./auth/jwt/jwt-authenticator.js";
 import type { ResolvedConfig } from "./config/resolve.js";
 import { zodIssues } from "./config/load.js";
 import type { Clock } from "./core/clock.js";
@@ -26,6 +30,8 @@ import { createIssuerRouter } from "./issuance/issuer-routing.js";
 import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
+import { adminRoutes } from "./server/routes/admin.js";
+import { sessionRoutes } from "./server/routes/session.js";
 import { createAuditSink } from "./server/audit.js";
 import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
 import { buildHttp01App } from "./server/http01-app.js";
@@ -172,26 +178,58 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         admin: true,
       });
     }
-    const authenticators: Authenticator[] = [];
-    if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
-    if (config.auth.jwtIssuers.length > 0) {
-      authenticators.push(
-        createJwtAuthenticator({
-          issuers: config.auth.jwtIssuers,
-          fetch: rt.fetch,
+    const legacySwitch = createLegacySwitch({ store: storage, clock, logger });
+    const sessionTokens = config.auth.sessionTokens.enabled
+      ? createSessionTokens({
+          store: storage,
+          legacySwitch,
           clock,
           logger,
+          ttlSeconds: config.auth.sessionTokens.ttlSeconds,
+        })
+      : undefined;
+    const clientCaPem = config.auth.clientCertificates.enabled
+      ? config.auth.clientCertificates.caBundleFile
+        ? await readFile(config.auth.clientCertificates.caBundleFile, "utf8")
+        : embeddedCa.rootPem + embeddedCa.intermediatePem
+      : undefined;
+    // Order matters only for speed: each authenticator ignores credentials that are not its kind.
+    const authenticators: Authenticator[] = [];
+    if (sessionTokens) authenticators.push(sessionTokens.authenticator);
+    if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
+    authenticators.push(createClientSecretAuthenticator({ store: storage, legacySwitch, logger }));
+    if (clientCaPem) {
+      authenticators.push(
+        createClientCertificateAuthenticator({
+          caBundlePem: clientCaPem,
+          trustedProxies: config.auth.clientCertificates.trustedProxies,
+          forwardedHeader: config.auth.clientCertificates.forwardedHeader,
           store: storage,
+          legacySwitch,
+          clock,
+          logger,
         }),
       );
     }
-    for (const k of apiKeys) {
-      if (!k.grants && k.name !== "bootstrap")
-        logger.warn({ key: k.name }, "API key has no grants list: it may obtain certificates for every name");
+    let jwt: JwtAuthenticator | undefined;
+    if (config.auth.jwtIssuers.length > 0) {
+      jwt = createJwtAuthenticator({
+        issuers: config.auth.jwtIssuers,
+        fetch: rt.fetch,
+        clock,
+        logger,
+        store: storage,
+      });
+      authenticators.push(jwt);
     }
-    const limiter = createFailureLimiter({ clock });
-    const authenticate = (request: Parameters<typeof runAuthChain>[1], signal: AbortSignal) =>
-      runAuthChain(authenticators, request, { limiter, audit, logger }, signal);
+    for (const name of unrestrictedApiKeys(apiKeys.filter((k) => k.name !== "bootstrap"))) {
+      logger.warn({ key: name }, "API key has no grants list: it may obtain certificates for every name");
+    }
+    const authenticate = createAuthenticate(authenticators, {
+      limiter: createFailureLimiter({ clock }),
+      audit,
+      logger,
+    });
 
     // --- listeners
     let tls = config.server.insecureHttp ? undefined : await loadConfiguredTls(config.server.tls);
@@ -216,9 +254,13 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       authenticate,
       authorizeNames,
       audit,
-      https: tls ? { key: tls.key, cert: tls.cert } : undefined,
+      https: tls ? { key: tls.key, cert: tls.cert, clientCa: clientCaPem } : undefined,
       bodyLimit: config.server.bodyLimit,
       trustProxy: config.server.trustProxy,
+      plugins: [
+        adminRoutes({ storage, authenticate, legacySwitch, audit }),
+        ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
+      ],
     });
     const wantsHttp01 =
       config.server.http01.enabled ??
@@ -247,6 +289,15 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           closers.unshift(() => http01App.close());
         }
         scheduler.start();
+        // fetch every trusted issuer's keys now, so a misconfigured issuer shows up in the log at start
+        if (jwt) {
+          void jwt
+            .warmUp(AbortSignal.timeout(15_000))
+            .then((failures) => {
+              for (const f of failures) logger.warn(f, "trusted JWT issuer is not reachable yet");
+            })
+            .catch(() => undefined);
+        }
         closers.unshift(() => scheduler.stop());
         return { url, http01Url };
       },

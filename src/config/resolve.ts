@@ -24,6 +24,13 @@ export interface ResolvedConfig {
   auth: {
     apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
     jwtIssuers: TrustedIssuer[];
+    clientCertificates: {
+      enabled: boolean;
+      caBundleFile?: string;
+      trustedProxies: string[];
+      forwardedHeader: string;
+    };
+    sessionTokens: { enabled: boolean; ttlSeconds: number };
     /** No credential configured at all: generate and print a bootstrap API key. */
     bootstrap: boolean;
   };
@@ -232,6 +239,9 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     issues.push({ path: "server.tls.keyPEM", message: "required with server.tls.certPEM" });
   if (file.server.tls.certFile !== undefined && file.server.tls.keyFile === undefined)
     issues.push({ path: "server.tls.keyFile", message: "required with server.tls.certFile" });
+  const ttl = parseDuration(a.sessionTokens.ttl);
+  if (ttl < 60_000 || ttl > 3_600_000)
+    issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -265,7 +275,19 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       encryptionKey,
       encryptionKeyFile: db.encryptionKeyFile ? abs(db.encryptionKeyFile) : join(dataDir, "master.key"),
     },
-    auth: { apiKeys, jwtIssuers, bootstrap },
+    auth: {
+      apiKeys,
+      jwtIssuers,
+      bootstrap,
+      clientCertificates: {
+        ...a.clientCertificates,
+        caBundleFile: a.clientCertificates.caBundleFile && abs(a.clientCertificates.caBundleFile),
+      },
+      sessionTokens: {
+        enabled: a.sessionTokens.enabled,
+        ttlSeconds: Math.round(parseDuration(a.sessionTokens.ttl) / 1000),
+      },
+    },
     issuers,
     routing: { rules: file.routing.rules, defaultIssuer },
     dns: {

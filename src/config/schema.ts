@@ -206,6 +206,34 @@ export const configSchema = z.strictObject({
       domainsClaim: z.string().optional(),
       apiKeys: z.array(apiKey).default([]).describe("named API keys, each with its own grants"),
       issuers: z.array(jwtIssuer).default([]).describe("trusted JWT/OIDC issuers"),
+      clientCertificates: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe("ask TLS clients for a certificate (mTLS identities)"),
+          caBundleFile: z
+            .string()
+            .optional()
+            .describe(
+              "CAs that issue client certificates (default: the embedded CA's root and intermediate)",
+            ),
+          trustedProxies: z
+            .array(z.string())
+            .default([])
+            .describe("addresses (CIDR) whose forwarded client-certificate header is believed"),
+          forwardedHeader: z
+            .string()
+            .default("x-ssl-client-cert")
+            .describe("header carrying a URL-encoded PEM"),
+        })
+        .prefault({}),
+      sessionTokens: z
+        .strictObject({
+          enabled: z
+            .boolean()
+            .default(true)
+            .describe("POST /api/session exchanges any proof for a short-lived token"),
+          ttl: duration.default("15m"),
+        })
+        .prefault({}),
     })
     .prefault({}),
   letsEncrypt: z

@@ -19,7 +19,8 @@ export interface AppDeps {
   authenticate: Authenticate;
   authorizeNames: AuthorizeNames;
   audit: AuditSink;
-  https?: { key: string; cert: string };
+  /** `clientCa`: ask clients for a certificate and verify it against these CAs (mTLS identities). */
+  https?: { key: string; cert: string; clientCa?: string };
   bodyLimit: number;
   trustProxy: string[];
   /** Extra route plugins (admin API, ACME server, ...) registered after the core routes. */
@@ -37,7 +38,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: 0,
     keepAliveTimeout: 65_000,
     ...(deps.https
-      ? { https: { key: deps.https.key, cert: deps.https.cert, minVersion: "TLSv1.2" as const } }
+      ? {
+          https: {
+            key: deps.https.key,
+            cert: deps.https.cert,
+            minVersion: "TLSv1.2" as const,
+            // a client certificate is optional at the TLS layer; the authenticator decides what it proves
+            ...(deps.https.clientCa
+              ? { ca: deps.https.clientCa, requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+        }
       : {}),
   }) as unknown as FastifyInstance;
   installErrorHandler(app);

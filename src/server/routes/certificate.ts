@@ -5,6 +5,7 @@ import { KEY_TYPES } from "../../core/key-types.js";
 import { normalizeNames } from "../../core/names.js";
 import type { CertificateManager, ObtainResult } from "../../issuance/manager.js";
 import type { AuditSink } from "../audit.js";
+import { parseBody } from "../parse-body.js";
 import { authRequestOf, requestSignal, type Authenticate, type AuthorizeNames } from "../auth-hook.js";
 
 /**
@@ -29,19 +30,6 @@ export interface CertificateRouteDeps {
   authenticate: Authenticate;
   authorizeNames: AuthorizeNames;
   audit: AuditSink;
-}
-
-function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
-  const r = schema.safeParse(input ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const at = issue.path.length ? issue.path.join(".") + ": " : "";
-    throw new ValidationError(
-      "request_invalid",
-      at + (issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.join(", ")}` : issue.message),
-    );
-  }
-  return r.data;
 }
 
 function namesOf(b: { domain?: string; domains?: string[] }): string[] {
@@ -74,7 +62,7 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
     app.post("/api/certificate", async (request, reply) => {
       const signal = requestSignal(reply);
       const principal = await deps.authenticate(authRequestOf(request), signal);
-      const input = parse(body, request.body);
+      const input = parseBody(body, request.body);
       const names = namesOf(input);
       deps.authorizeNames(principal, names);
       const result = await deps.manager.obtain(
@@ -96,7 +84,7 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
     app.post("/api/certificate/renew", async (request, reply) => {
       const signal = requestSignal(reply);
       const principal = await deps.authenticate(authRequestOf(request), signal);
-      const input = parse(renewBody, request.body);
+      const input = parseBody(renewBody, request.body);
       const names = namesOf(input);
       deps.authorizeNames(principal, names);
       if (input.force && !principal.admin)
