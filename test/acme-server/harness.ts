@@ -44,6 +44,8 @@ export interface AcmeTestServerOptions {
   profiles: AcmeProfileInput[];
   /** Issuers besides the embedded CA (id "embedded"). */
   issuers?: Issuer[];
+  /** Issuers that need the server's storage (e.g. an ACME client issuer keeping its account there). */
+  lateIssuers?: (storage: Storage) => Issuer[];
   dnsResolvers?: string[];
   validationTimeout?: number;
 }
@@ -65,7 +67,7 @@ export async function startAcmeTestServer(options: AcmeTestServerOptions): Promi
   const baseUrl = `https://127.0.0.1:${port}`;
   const issuers = new Map<string, Issuer>([
     [ca.id, ca],
-    ...(options.issuers ?? []).map((i) => [i.id, i] as const),
+    ...[...(options.issuers ?? []), ...(options.lateIssuers?.(storage) ?? [])].map((i) => [i.id, i] as const),
   ]);
   const acme = createAcmeServer({
     config: {
