@@ -2,6 +2,14 @@ import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
 import { renderConfigReference } from "../config/reference.js";
 import { configCheckCommand } from "./config-check.js";
+import {
+  identityCreateCommand,
+  identityDeleteCommand,
+  identityListCommand,
+  identityRotateSecretCommand,
+  identitySetEnabledCommand,
+  settingsLegacyCommand,
+} from "./identity.js";
 import { serveCommand } from "./serve.js";
 
 /**
@@ -38,10 +46,93 @@ config
     process.stdout.write(renderConfigReference());
   });
 
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const configOption = ["-c, --config <file>", "configuration file (YAML); also CERTFLEET_CONFIG"] as const;
+
+const identity = program.command("identity").description("manage identity records (who may get which names)");
+identity
+  .command("create")
+  .description("create an identity record; client_secret identities print their secret once")
+  .requiredOption("--name <name>", "display name")
+  .requiredOption(
+    "--method <method>",
+    "jwt | azure | aws | gcp | kubernetes | spiffe | client_secret | certificate",
+  )
+  .option("--binding <key=value>", "binding field (repeat), see docs/auth/methods.md", collect, [])
+  .option(
+    "--grant <pattern>",
+    "name pattern it may obtain (repeat): example.com, *.example.com, .example.com, *",
+    collect,
+    [],
+  )
+  .option("--admin", "give it the admin permission")
+  .option("--disabled", "create it disabled")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts) => {
+    process.exitCode = await identityCreateCommand(opts);
+  });
+identity
+  .command("list")
+  .description("list identity records")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts) => {
+    process.exitCode = await identityListCommand(opts);
+  });
+for (const [name, enabled] of [
+  ["enable", true],
+  ["disable", false],
+] as const) {
+  identity
+    .command(`${name} <id>`)
+    .description(`${name} an identity record (takes effect on its next request)`)
+    .option(...configOption)
+    .option("--json", "machine-readable output")
+    .action(async (id: string, opts) => {
+      process.exitCode = await identitySetEnabledCommand(id, enabled, opts);
+    });
+}
+identity
+  .command("delete <id>")
+  .description("delete an identity record")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (id: string, opts) => {
+    process.exitCode = await identityDeleteCommand(id, opts);
+  });
+identity
+  .command("rotate-secret <id>")
+  .description("issue a new client secret (printed once); the old one stops working")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (id: string, opts) => {
+    process.exitCode = await identityRotateSecretCommand(id, opts);
+  });
+
+const settings = program.command("settings").description("organisation settings");
+settings
+  .command("legacy")
+  .description(
+    "enable or disable the legacy methods (client_secret, certificate); applies within a second, no restart",
+  )
+  .option("--enable", "accept them")
+  .option("--disable", "refuse them")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { enable?: boolean; disable?: boolean; config?: string; json?: boolean }) => {
+    if (!opts.enable === !opts.disable) {
+      process.stderr.write("certfleet: give exactly one of --enable or --disable\n");
+      process.exitCode = 2;
+      return;
+    }
+    process.exitCode = await settingsLegacyCommand(Boolean(opts.enable), opts);
+  });
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CertfleetError) {
     process.stderr.write(`certfleet: ${e.message}\n`);
-    process.exit(e.code === "config_invalid" ? 2 : 1);
+    process.exit(e.code === "config_invalid" || e.status === 400 || e.status === 404 ? 2 : 1);
   }
   process.stderr.write(`certfleet: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);

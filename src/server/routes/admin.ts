@@ -1,13 +1,17 @@
-import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { recordBindingKey } from "../../auth/binding.js";
-import { CLIENT_SECRET_METHOD, createClientCredentials } from "../../auth/client-secret.js";
-import { LEGACY_METHODS, writeLegacySettings, type LegacySwitch } from "../../auth/legacy-switch.js";
 import type { Principal } from "../../auth/authenticator.js";
-import { CertfleetError, ForbiddenError, ValidationError } from "../../core/errors.js";
-import { normalizeGrantPattern } from "../../core/grant-patterns.js";
-import type { IdentityRecord, Storage } from "../../storage/storage.js";
+import {
+  createIdentityRecord,
+  IDENTITY_METHODS,
+  identityNotFound,
+  presentIdentity,
+  rotateIdentitySecret,
+  updateIdentityRecord,
+} from "../../auth/identity-service.js";
+import { LEGACY_METHODS, writeLegacySettings, type LegacySwitch } from "../../auth/legacy-switch.js";
+import { ForbiddenError } from "../../core/errors.js";
+import type { Storage } from "../../storage/storage.js";
 import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
@@ -17,17 +21,6 @@ import { parseBody } from "../parse-body.js";
  * permission, which no certificate grant implies. Every change is audited by one onResponse hook (the
  * handler only names what it did), with the outcome taken from the status code.
  */
-export const IDENTITY_METHODS = [
-  "jwt",
-  "azure",
-  "aws",
-  "gcp",
-  "kubernetes",
-  "spiffe",
-  "client_secret",
-  "certificate",
-] as const;
-
 const identityBody = z.strictObject({
   name: z.string().min(1).max(200),
   method: z.enum(IDENTITY_METHODS),
@@ -82,39 +75,18 @@ declare module "fastify" {
   }
 }
 
-/** Public view of a record: never the secret hash. */
-export function presentIdentity(r: IdentityRecord) {
-  return {
-    id: r.id,
-    name: r.name,
-    method: r.method,
-    binding: r.binding,
-    grants: r.grants,
-    enabled: r.enabled,
-    admin: r.admin,
-    createdAt: r.createdAt.toISOString(),
-    updatedAt: r.updatedAt.toISOString(),
-  };
-}
-
-function grantsOf(input: readonly string[]): string[] {
-  return [...new Set(input.map(normalizeGrantPattern))];
-}
-
-const notFound = (id: string) =>
-  new CertfleetError("identity_not_found", `no identity ${id}`, { status: 404, details: { id } });
-
 export function adminRoutes(deps: AdminRouteDeps) {
   return async (app: FastifyInstance) => {
     const requireAdmin = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal> => {
       const principal = await deps.authenticate(authRequestOf(request), requestSignal(reply));
       request.principal = principal;
-      if (!principal.admin)
+      if (!principal.admin) {
         throw new ForbiddenError(
           "admin_required",
           "this needs the admin permission",
-          `principal ${principal.id} is not an admin`,
+          `${principal.id} is not an admin`,
         );
+      }
       return principal;
     };
 
@@ -135,37 +107,13 @@ export function adminRoutes(deps: AdminRouteDeps) {
     app.post("/api/admin/identities", async (request, reply) => {
       await requireAdmin(request, reply);
       const body = parseBody(identityBody, request.body);
-      const id = randomUUID();
       request.adminAction = {
         type: "admin.identity.create",
-        subject: id,
+        subject: null,
         data: { method: body.method, name: body.name },
       };
-      let binding = body.binding;
-      let secretHash: string | null = null;
-      let clientSecret: string | undefined;
-      if (body.method === CLIENT_SECRET_METHOD) {
-        if (Object.keys(binding).length > 0)
-          throw new ValidationError(
-            "binding_invalid",
-            "client_secret identities get their client id from the server; send no binding",
-          );
-        const creds = await createClientCredentials();
-        binding = { clientId: creds.clientId };
-        secretHash = creds.secretHash;
-        clientSecret = creds.clientSecret;
-      }
-      const record = await deps.storage.createIdentity({
-        id,
-        name: body.name,
-        method: body.method,
-        binding,
-        bindingKey: recordBindingKey(body.method, binding),
-        grants: grantsOf(body.grants),
-        enabled: body.enabled,
-        admin: body.admin,
-        secretHash,
-      });
+      const { record, clientSecret } = await createIdentityRecord(deps.storage, body);
+      request.adminAction.subject = record.id;
       return reply
         .status(201)
         .send({ ...presentIdentity(record), ...(clientSecret ? { clientSecret } : {}) });
@@ -179,7 +127,7 @@ export function adminRoutes(deps: AdminRouteDeps) {
     app.get<{ Params: { id: string } }>("/api/admin/identities/:id", async (request, reply) => {
       await requireAdmin(request, reply);
       const record = await deps.storage.getIdentity(request.params.id);
-      if (!record) throw notFound(request.params.id);
+      if (!record) throw identityNotFound(request.params.id);
       return presentIdentity(record);
     });
 
@@ -191,18 +139,13 @@ export function adminRoutes(deps: AdminRouteDeps) {
         subject: request.params.id,
         data: { fields: Object.keys(body) },
       };
-      const record = await deps.storage.updateIdentity(request.params.id, {
-        ...body,
-        ...(body.grants ? { grants: grantsOf(body.grants) } : {}),
-      });
-      if (!record) throw notFound(request.params.id);
-      return presentIdentity(record);
+      return presentIdentity(await updateIdentityRecord(deps.storage, request.params.id, body));
     });
 
     app.delete<{ Params: { id: string } }>("/api/admin/identities/:id", async (request, reply) => {
       await requireAdmin(request, reply);
       request.adminAction = { type: "admin.identity.delete", subject: request.params.id };
-      if (!(await deps.storage.deleteIdentity(request.params.id))) throw notFound(request.params.id);
+      if (!(await deps.storage.deleteIdentity(request.params.id))) throw identityNotFound(request.params.id);
       return reply.status(204).send();
     });
 
@@ -211,18 +154,8 @@ export function adminRoutes(deps: AdminRouteDeps) {
       async (request, reply) => {
         await requireAdmin(request, reply);
         request.adminAction = { type: "admin.identity.rotate_secret", subject: request.params.id };
-        const record = await deps.storage.getIdentity(request.params.id);
-        if (!record) throw notFound(request.params.id);
-        if (record.method !== CLIENT_SECRET_METHOD || !record.binding.clientId) {
-          throw new ValidationError(
-            "identity_has_no_secret",
-            `a ${record.method} identity has no server-generated secret to rotate`,
-          );
-        }
-        const creds = await createClientCredentials({ clientId: record.binding.clientId });
-        const updated = await deps.storage.updateIdentity(record.id, { secretHash: creds.secretHash });
-        if (!updated) throw notFound(record.id);
-        return { ...presentIdentity(updated), clientSecret: creds.clientSecret };
+        const { record, clientSecret } = await rotateIdentitySecret(deps.storage, request.params.id);
+        return { ...presentIdentity(record), clientSecret };
       },
     );
 

@@ -1,0 +1,24 @@
+import { mkdir } from "node:fs/promises";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { createStorage } from "../storage/create-storage.js";
+import { loadOrCreateMasterKey } from "../storage/master-key.js";
+import type { Storage } from "../storage/storage.js";
+import { loadResolvedConfig } from "./load-config.js";
+
+/** For admin commands: the same storage the server uses (same config, same master key), migrated. */
+export async function withConfiguredStorage<T>(
+  configPath: string | undefined,
+  fn: (storage: Storage, config: ResolvedConfig) => Promise<T>,
+): Promise<T> {
+  const config = await loadResolvedConfig(configPath);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const encryptionKey =
+    config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
+  const storage = createStorage({ url: config.storage.url, encryptionKey });
+  try {
+    await storage.migrate();
+    return await fn(storage, config);
+  } finally {
+    await storage.close();
+  }
+}
