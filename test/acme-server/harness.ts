@@ -25,6 +25,8 @@ import { freePort } from "../harness/pebble.js";
 export interface AcmeTestServer {
   /** https://127.0.0.1:<port> */
   baseUrl: string;
+  /** This replica's own address (differs from baseUrl when an externalUrl was given). */
+  ownUrl: string;
   directoryUrl(profile?: string): string;
   /** The embedded CA's root: trust it for the listener and to verify issued chains. */
   caPem: string;
@@ -48,14 +50,17 @@ export interface AcmeTestServerOptions {
   lateIssuers?: (storage: Storage) => Issuer[];
   dnsResolvers?: string[];
   validationTimeout?: number;
+  /** Share a database with another replica (default: SQLite in the temp directory). */
+  storage?: { url: string; encryptionKey: Buffer };
+  /** The URL clients are told (default: this replica's own address), e.g. a load balancer's. */
+  externalUrl?: string;
 }
 
 export async function startAcmeTestServer(options: AcmeTestServerOptions): Promise<AcmeTestServer> {
   const dir = await mkdtemp(join(tmpdir(), "certfleet-acme-"));
-  const { storage, db } = openStorageWithDatabase({
-    url: `sqlite:${join(dir, "certfleet.db")}`,
-    encryptionKey: randomBytes(32),
-  });
+  const { storage, db } = openStorageWithDatabase(
+    options.storage ?? { url: `sqlite:${join(dir, "certfleet.db")}`, encryptionKey: randomBytes(32) },
+  );
   await storage.migrate();
   const logger = silentLogger();
   const ca = await createEmbeddedCa({ store: storage, clock: systemClock, logger, options: {} });
@@ -64,7 +69,8 @@ export async function startAcmeTestServer(options: AcmeTestServerOptions): Promi
   await writeFile(caFile, ca.rootPem);
 
   const port = await freePort();
-  const baseUrl = `https://127.0.0.1:${port}`;
+  const ownUrl = `https://127.0.0.1:${port}`;
+  const baseUrl = options.externalUrl ?? ownUrl;
   const issuers = new Map<string, Issuer>([
     [ca.id, ca],
     ...[...(options.issuers ?? []), ...(options.lateIssuers?.(storage) ?? [])].map((i) => [i.id, i] as const),
@@ -93,6 +99,7 @@ export async function startAcmeTestServer(options: AcmeTestServerOptions): Promi
 
   return {
     baseUrl,
+    ownUrl,
     directoryUrl: (profile) =>
       profile ? `${baseUrl}/acme/${profile}/directory` : `${baseUrl}/acme/directory`,
     caPem: ca.rootPem,

@@ -58,6 +58,8 @@ export function eabBinding(kid: string, hmacKeyB64url: string, url: string, acco
 export class TestAcmeClient {
   directory: Record<string, string> = {};
   kid: string | undefined;
+  /** Where a URL is actually sent (e.g. to one replica behind a shared external URL). */
+  route: (url: string) => string = (url) => url;
 
   constructor(
     readonly directoryUrl: string,
@@ -72,7 +74,7 @@ export class TestAcmeClient {
   }
 
   async get(url: string, method: "GET" | "HEAD" = "GET"): Promise<AcmeHttpResult> {
-    const res = await request(url, { method, dispatcher: this.agent });
+    const res = await request(this.route(url), { method, dispatcher: this.agent });
     return toResult(res.statusCode, res.headers, await res.body.text());
   }
 
@@ -83,7 +85,7 @@ export class TestAcmeClient {
 
   /** POST a raw body (anything) with a content type. */
   async postRaw(url: string, body: string, contentType = "application/jose+json"): Promise<AcmeHttpResult> {
-    const res = await request(url, {
+    const res = await request(this.route(url), {
       method: "POST",
       body,
       headers: { "content-type": contentType },
