@@ -201,14 +201,6 @@ describe("DNS-01 through provider APIs: certfleet serve + Pebble + BIND", () => 
     expect(Number(second.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(second.body.error.details.lastFailure.code).toBe("dns_provider_auth");
 
-    console.log(
-      deniedApi.requests.map((r) => r.rawUrl),
-      withCf
-        .stdout()
-        .split("\n")
-        .filter((l) => /denied|fail|dns/.test(l))
-        .join("\n"),
-    );
     const failing = deniedApi.requests.filter((r) => r.status >= 400);
     expect(failing.map((r) => `${r.method} ${r.status}`)).toEqual(["GET 403"]);
     expect(deniedApi.requests).toHaveLength(1);
