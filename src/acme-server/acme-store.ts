@@ -131,7 +131,7 @@ export interface AcmeStore {
   /** The order, its authorizations and their challenges, all or nothing. */
   createOrder(order: NewOrder, authorizations: NewAuthorization[], signal?: AbortSignal): Promise<void>;
   getOrder(profile: string, id: string, signal?: AbortSignal): Promise<OrderRecord | undefined>;
-  /** Orders of an account that are not invalid, oldest first, after the cursor (an order id). */
+  /** Ids of an account's orders that are not invalid, in id order, after the cursor (an order id). */
   listOrderIds(accountId: string, limit: number, after?: string, signal?: AbortSignal): Promise<string[]>;
   /** Orders an account created at or after `since`, and when the oldest of them was created. */
   countOrdersSince(

@@ -11,6 +11,8 @@ import { problem, problemDocument } from "./problems.js";
 
 /** How long a `processing` order may stay so before it is declared failed. */
 export const PROCESSING_DEADLINE_MS = 10 * 60_000;
+/** Likewise for a challenge whose validation died with its replica. */
+export const VALIDATION_DEADLINE_MS = 5 * 60_000;
 
 export async function refreshAuthorizations(
   store: AcmeStore,
@@ -23,7 +25,24 @@ export async function refreshAuthorizations(
     if ((a.status === "pending" || a.status === "valid") && a.expiresAt.getTime() <= now.getTime()) {
       await store.transitionAuthorization(a.id, [a.status], "expired", signal);
       out.push({ ...a, status: "expired" });
-    } else out.push(a);
+      continue;
+    }
+    const stuck = a.challenges.find(
+      (c) =>
+        c.status === "processing" &&
+        c.processingAt &&
+        c.processingAt.getTime() + VALIDATION_DEADLINE_MS <= now.getTime(),
+    );
+    if (a.status === "pending" && stuck) {
+      await store.finishChallenge(stuck.id, a.id, {
+        status: "invalid",
+        at: now,
+        error: problemDocument(problem("serverInternal", "validation did not complete")),
+      });
+      out.push((await store.getAuthorization(a.profile, a.id, signal)) ?? a);
+      continue;
+    }
+    out.push(a);
   }
   return out;
 }

@@ -343,3 +343,16 @@ describe("JWS forgery", () => {
     );
   });
 });
+
+test("a POST without any content type is 415 too", async () => {
+  const jws = await signJws(alice.key, { nonce: await alice.nonce(), url: alice.kid, kid: alice.kid }, "");
+  const { request } = await import("undici");
+  const res = await request(alice.kid!, {
+    method: "POST",
+    body: JSON.stringify(jws),
+    dispatcher: server.agent,
+  });
+  expect(res.statusCode).toBe(415);
+  expect(res.headers["replay-nonce"]).toBeDefined();
+  expect(((await res.body.json()) as { type: string }).type).toBe(PROBLEM("malformed"));
+});
