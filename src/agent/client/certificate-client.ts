@@ -1,0 +1,185 @@
+import { rootCertificates } from "node:tls";
+import { Agent, fetch } from "undici";
+import { z } from "zod";
+import { CertfleetError, UpstreamError } from "../../core/errors.js";
+import { KEY_TYPES, type KeyType } from "../../core/key-types.js";
+import type { Logger } from "../../core/logger.js";
+import { AgentAuthError, errorText } from "../agent-errors.js";
+import type { Credential, CredentialSource } from "../auth/credential-source.js";
+import { serverError } from "./server-error.js";
+
+/**
+ * The agent's side of `POST /api/certificate`. One call = authenticate (the credential source), send
+ * the names (and a CSR for local key custody), validate the answer's shape. A 401 lets the credential
+ * source drop what it cached and the request is retried once with a fresh credential (the exec plugin
+ * protocol's rule, applied to every method that can refresh). A second 401 is an AgentAuthError.
+ *
+ * Error codes: the server's own codes (with its status and Retry-After), plus server_unreachable,
+ * server_timeout, server_answer_invalid.
+ */
+
+export interface CertificateRequest {
+  domains: string[];
+  keyType?: KeyType;
+  /** PEM PKCS#10; the answer then carries no private key. */
+  csrPem?: string;
+}
+
+const answerSchema = z.object({
+  domain: z.string(),
+  domains: z.array(z.string()),
+  certificate: z.string().includes("BEGIN CERTIFICATE"),
+  issuerCert: z.string(),
+  fullchain: z.string(),
+  privateKey: z.string().optional(),
+  keyType: z.enum(KEY_TYPES),
+  serial: z.string(),
+  notBefore: z.iso.datetime({ offset: true }),
+  notAfter: z.iso.datetime({ offset: true }),
+  renewAt: z.iso.datetime({ offset: true }),
+  issuer: z.string(),
+  cached: z.boolean(),
+});
+
+export interface IssuedCertificate {
+  domains: string[];
+  certPem: string;
+  chainPem: string;
+  privateKeyPem: string | undefined;
+  keyType: KeyType;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  renewAt: Date;
+  issuer: string;
+  cached: boolean;
+}
+
+export interface CertificateClient {
+  obtain(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
+  close(): Promise<void>;
+}
+
+export interface CertificateClientDeps {
+  /** Server base URL, no trailing slash. */
+  url: string;
+  /** Extra PEM roots for the server's TLS (added to the system roots). */
+  caBundlePem: string | undefined;
+  credentials: CredentialSource;
+  timeoutMs: number;
+  logger: Logger;
+  userAgent: string;
+}
+
+export function createCertificateClient(deps: CertificateClientDeps): CertificateClient {
+  const ca = deps.caBundlePem ? [...rootCertificates, deps.caBundlePem] : undefined;
+  const dispatchers = new Map<string, Agent>();
+
+  // One connection pool per client certificate (mTLS identity), so a rotated certificate gets new connections.
+  function dispatcherFor(credential: Credential): Agent {
+    const cert = credential.clientCertificate;
+    const key = cert ? cert.certPem : "";
+    let agent = dispatchers.get(key);
+    if (!agent) {
+      agent = new Agent({
+        connect: { ...(ca ? { ca } : {}), ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) },
+        headersTimeout: deps.timeoutMs,
+        bodyTimeout: deps.timeoutMs,
+      });
+      for (const [k, old] of dispatchers) {
+        dispatchers.delete(k);
+        void old.close();
+      }
+      dispatchers.set(key, agent);
+    }
+    return agent;
+  }
+
+  async function send(credential: Credential, body: string, signal: AbortSignal) {
+    const joined = AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
+    try {
+      const res = await fetch(`${deps.url}/api/certificate`, {
+        method: "POST",
+        dispatcher: dispatcherFor(credential),
+        signal: joined,
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          "user-agent": deps.userAgent,
+          ...credential.headers,
+        },
+        body,
+      });
+      return { status: res.status, retryAfter: res.headers.get("retry-after"), text: await res.text() };
+    } catch (e) {
+      if (signal.aborted) throw e;
+      if (joined.aborted) {
+        throw new CertfleetError(
+          "server_timeout",
+          `no answer from the server within ${Math.round(deps.timeoutMs / 1000)} s`,
+          {
+            status: 504,
+            expose: true,
+          },
+        );
+      }
+      const cause = (e as { cause?: unknown }).cause;
+      throw new UpstreamError("server_unreachable", `cannot reach the certfleet server at ${deps.url}`, {
+        internal: errorText(cause ?? e),
+        cause: e,
+      });
+    }
+  }
+
+  return {
+    async obtain(request, signal) {
+      const body = JSON.stringify({
+        domains: request.domains,
+        ...(request.keyType ? { keyType: request.keyType } : {}),
+        ...(request.csrPem ? { csr: request.csrPem } : {}),
+      });
+      let res = await send(await deps.credentials.get(signal), body, signal);
+      if (res.status === 401 && deps.credentials.refused()) {
+        deps.logger.info(
+          { method: deps.credentials.method },
+          "the server refused the credential; fetching a fresh one",
+        );
+        res = await send(await deps.credentials.get(signal), body, signal);
+      }
+      if (res.status === 401) {
+        const e = serverError(res.status, res.text, res.retryAfter);
+        throw new AgentAuthError(deps.credentials.method, e.code, "the server refused the credential", {
+          internal: e.message,
+        });
+      }
+      if (res.status < 200 || res.status >= 300) throw serverError(res.status, res.text, res.retryAfter);
+      let parsed: z.infer<typeof answerSchema>;
+      try {
+        parsed = answerSchema.parse(JSON.parse(res.text));
+      } catch (e) {
+        throw new UpstreamError("server_answer_invalid", "the server's answer is not a certificate", {
+          internal: errorText(e).slice(0, 500),
+          retryable: false,
+        });
+      }
+      return {
+        domains: parsed.domains,
+        certPem: parsed.certificate,
+        chainPem: parsed.issuerCert,
+        privateKeyPem: parsed.privateKey,
+        keyType: parsed.keyType,
+        serial: parsed.serial,
+        notBefore: new Date(parsed.notBefore),
+        notAfter: new Date(parsed.notAfter),
+        renewAt: new Date(parsed.renewAt),
+        issuer: parsed.issuer,
+        cached: parsed.cached,
+      };
+    },
+    async close() {
+      await Promise.all([...dispatchers.values()].map((d) => d.close()));
+      dispatchers.clear();
+      await deps.credentials.close?.();
+    },
+  };
+}
