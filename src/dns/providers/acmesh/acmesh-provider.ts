@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { access } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { CertfleetError, UpstreamError, throwIfAborted } from "../../../core/errors.js";
@@ -55,11 +54,9 @@ export type AcmeShConfig = z.infer<typeof acmeShConfigSchema>;
 const MAX_OUTPUT = 8192;
 const EXIT_NO_FUNCTION = 96;
 
-/** shim.sh next to this module (source tree, or a build that copies it), else in the package's src/. */
+/** shim.sh next to this module: in src/ itself, and in dist/ because the build copies it there. */
 export function acmeShShimPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, "shim.sh"), resolve(here, "../../../../src/dns/providers/acmesh/shim.sh")];
-  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+  return fileURLToPath(new URL("./shim.sh", import.meta.url));
 }
 
 export function createAcmeShProvider(

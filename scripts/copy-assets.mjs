@@ -1,0 +1,34 @@
+/**
+ * Copies the files under src/ that tsc does not emit (shell shims, vendored .proto files, …) into the
+ * build output at the same relative path, so code that finds them next to its own module
+ * (`new URL("./shim.sh", import.meta.url)`) works from dist/ and from the published package.
+ *
+ * Usage: node scripts/copy-assets.mjs [outDir]   (default: dist)
+ */
+import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const srcDir = join(root, "src");
+const outDir = resolve(root, process.argv[2] ?? "dist");
+
+/** TypeScript sources are compiled, not copied. */
+const isSource = (name) => /\.(c|m)?tsx?$/.test(name);
+
+async function* assets(dir) {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* assets(path);
+    else if (entry.isFile() && !isSource(entry.name)) yield path;
+  }
+}
+
+let copied = 0;
+for await (const from of assets(srcDir)) {
+  const to = join(outDir, relative(srcDir, from));
+  await mkdir(dirname(to), { recursive: true });
+  await copyFile(from, to); // keeps the content; mode follows the source on POSIX
+  copied += 1;
+}
+console.log(`copy-assets: ${copied} file(s) from src/ to ${relative(root, outDir) || "."}/`);
