@@ -2,6 +2,9 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { createAcmeIssuer } from "./acme-client/acme-issuer.js";
+import { createAcmeServer } from "./acme-server/index.js";
+import { eabKeyRoutes } from "./acme-server/eab-api.js";
+import { openStorageWithDatabase } from "./acme-server/open-database.js";
 import { createHttp01Solver } from "./acme-client/http01-solver.js";
 import type { ChallengeSolver } from "./acme-client/challenge-solver.js";
 import type { Authenticator } from "./auth/authenticator.js";
@@ -36,7 +39,6 @@ import { createAuditSink } from "./server/audit.js";
 import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
 import { buildHttp01App } from "./server/http01-app.js";
 import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
-import { createStorage } from "./storage/create-storage.js";
 import { loadOrCreateMasterKey } from "./storage/master-key.js";
 import type { Storage } from "./storage/storage.js";
 
@@ -71,7 +73,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const encryptionKey =
     config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
-  const storage = createStorage({ url: config.storage.url, encryptionKey, logger });
+  // the ACME server keeps its own tables in the same database, through the same connection
+  const { storage, db } = openStorageWithDatabase({ url: config.storage.url, encryptionKey, logger });
   const closers: (() => Promise<void>)[] = [() => storage.close()];
   try {
     await storage.migrate();
@@ -231,6 +234,12 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       logger,
     });
 
+    // --- ACME server (RFC 8555) on the same listener
+    const acme = config.acmeServer.enabled
+      ? createAcmeServer({ config: config.acmeServer, db, storage, issuers: router, audit, logger, clock })
+      : undefined;
+    if (acme) closers.unshift(() => acme.close());
+
     // --- listeners
     let tls = config.server.insecureHttp ? undefined : await loadConfiguredTls(config.server.tls);
     let tlsSource: Certfleet["tlsSource"] = tls ? "configured" : "none";
@@ -259,6 +268,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       trustProxy: config.server.trustProxy,
       plugins: [
         adminRoutes({ storage, authenticate, legacySwitch, audit }),
+        ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],
     });
@@ -339,8 +349,11 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
       fetch: rt.fetch,
     });
     const propagation = {
-      timeoutMs: p.propagationTimeoutMs ?? def.propagation?.timeoutMs ?? config.dns.propagationTimeoutMs,
-      intervalMs: p.propagationIntervalMs ?? def.propagation?.intervalMs ?? config.dns.propagationIntervalMs,
+      // the provider entry's own setting, then the global one, then the provider's default, then ours
+      timeoutMs:
+        p.propagationTimeoutMs ?? config.dns.propagationTimeoutMs ?? def.propagation?.timeoutMs ?? 120_000,
+      intervalMs:
+        p.propagationIntervalMs ?? config.dns.propagationIntervalMs ?? def.propagation?.intervalMs ?? 2_000,
     };
     for (const suffix of p.zones.length > 0 ? p.zones : [""]) routes.push({ suffix, provider, propagation });
   }

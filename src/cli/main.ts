@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
 import { renderConfigReference } from "../config/reference.js";
+import { acmeEabCreateCommand } from "./acme.js";
 import { configCheckCommand } from "./config-check.js";
 import {
   identityCreateCommand,
@@ -108,6 +109,26 @@ identity
   .option("--json", "machine-readable output")
   .action(async (id: string, opts) => {
     process.exitCode = await identityRotateSecretCommand(id, opts);
+  });
+
+const acme = program.command("acme").description("the built-in ACME server");
+acme
+  .command("eab")
+  .description("External Account Binding keys")
+  .command("create")
+  .description(
+    'make an EAB key whose ACME account may obtain exactly the granted names; --json prints {"kid","hmacKey"}',
+  )
+  .option(
+    "--grant <pattern>",
+    "name pattern (repeat): example.com, *.example.com, .example.com, *",
+    collect,
+    [],
+  )
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { grant: string[]; config?: string; json?: boolean }) => {
+    process.exitCode = await acmeEabCreateCommand(opts);
   });
 
 const settings = program.command("settings").description("organisation settings");

@@ -1,5 +1,6 @@
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { ConfigError } from "../core/errors.js";
+import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
@@ -40,8 +41,9 @@ export interface ResolvedConfig {
     providers: DnsProviderConfig[];
     resolvers: string[];
     authoritativeServers: string[];
-    propagationTimeoutMs: number;
-    propagationIntervalMs: number;
+    /** Set only when the user set them: a provider's own default comes before the built-in one. */
+    propagationTimeoutMs?: number;
+    propagationIntervalMs?: number;
   };
   certificates: {
     keyType: KeyType;
@@ -53,6 +55,7 @@ export interface ResolvedConfig {
     checkIntervalMs: number;
     issueTimeoutMs: number;
   };
+  acmeServer: AcmeServerConfig;
   logLevel: string;
 }
 
@@ -228,6 +231,13 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     if (!ids.has(r.issuer))
       issues.push({ path: `routing.rules.${i}.issuer`, message: `no issuer with id "${r.issuer}"` });
   });
+  const embeddedId = issuers.find((i) => i.type === "embedded")!.id;
+  file.acmeServer.profiles.forEach((p, i) => {
+    if (p.issuer === "embedded" && !ids.has("embedded"))
+      p.issuer = embeddedId; // the default names the embedded CA
+    else if (!ids.has(p.issuer))
+      issues.push({ path: `acmeServer.profiles.${i}.issuer`, message: `no issuer with id "${p.issuer}"` });
+  });
   const providerIds = new Set<string>();
   for (const p of dnsProviders) {
     if (providerIds.has(p.id))
@@ -294,8 +304,10 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       providers: dnsProviders,
       resolvers: file.dns.resolvers,
       authoritativeServers: file.dns.authoritativeServers,
-      propagationTimeoutMs: parseDuration(file.dns.propagationTimeout),
-      propagationIntervalMs: parseDuration(file.dns.propagationInterval),
+      propagationTimeoutMs:
+        file.dns.propagationTimeout === undefined ? undefined : parseDuration(file.dns.propagationTimeout),
+      propagationIntervalMs:
+        file.dns.propagationInterval === undefined ? undefined : parseDuration(file.dns.propagationInterval),
     },
     certificates: {
       keyType: file.certificates.keyType,
@@ -306,6 +318,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       checkIntervalMs: parseDuration(file.certificates.checkInterval),
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
     },
+    acmeServer: file.acmeServer,
     logLevel: file.logging.level,
   };
 }

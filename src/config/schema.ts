@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { acmeServerConfigSchema } from "../acme-server/config.js";
 import { KEY_TYPES } from "../core/key-types.js";
 
 /**
@@ -281,8 +282,12 @@ export const configSchema = z.strictObject({
         .array(z.string())
         .default([])
         .describe("override the servers asked in the propagation check"),
-      propagationTimeout: duration.default("2m"),
-      propagationInterval: duration.default("2s"),
+      propagationTimeout: duration
+        .optional()
+        .describe("for every provider without its own setting (default: the provider's, else 2m)"),
+      propagationInterval: duration
+        .optional()
+        .describe("for every provider without its own setting (default: the provider's, else 2s)"),
     })
     .prefault({}),
   certificates: z
@@ -307,6 +312,7 @@ export const configSchema = z.strictObject({
       issueTimeout: duration.default("10m").describe("give up on one issuance attempt after this long"),
     })
     .prefault({}),
+  acmeServer: acmeServerConfigSchema.prefault({}),
   logging: z
     .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") })
     .prefault({}),

@@ -26,6 +26,8 @@ export interface ProviderHttpOptions {
   clock: Clock;
   /** Per-request timeout. */
   timeoutMs?: number;
+  /** After credentials are rejected for a zone, answer with that error without calling the API (default 60 s). */
+  authCooldownMs?: number;
   /** Attempts per request, including the first. */
   maxAttempts?: number;
   /** Longest upstream Retry-After honoured by waiting inside one request. */
@@ -73,8 +75,14 @@ export function createProviderHttp(options: ProviderHttpOptions): ProviderHttp {
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 10_000;
   const name = options.provider;
+  const authCooldownMs = options.authCooldownMs ?? 60_000;
+  // Credentials a zone's API just rejected are not sent again for a while: the cleanup that follows a
+  // failed present (and any caller retrying at once) gets the same error without another request.
+  const rejected = new Map<string, { until: number; error: UpstreamError }>();
 
   async function request(req: ProviderRequest): Promise<ProviderResponse> {
+    const refusedRecently = rejected.get(req.zone);
+    if (refusedRecently && refusedRecently.until > options.clock.now().getTime()) throw refusedRecently.error;
     const headers: Record<string, string> = { accept: "application/json", ...req.headers };
     let body: string | undefined = req.body;
     if (req.json !== undefined) {
@@ -134,11 +142,13 @@ export function createProviderHttp(options: ProviderHttpOptions): ProviderHttp {
       // Checked before `accept`: a provider that reports bad credentials as a 400 must not have that
       // 400 handed back as, say, a conflict.
       if (!ok && (status === 401 || status === 403 || options.isAuthFailure?.(status, text))) {
-        throw new UpstreamError(
+        const error = new UpstreamError(
           "dns_provider_auth",
           `${name}: credentials rejected while trying to ${req.action} for zone ${req.zone} (HTTP ${status})`,
           { details: { ...details, status }, internal: snippet, retryable: false },
         );
+        rejected.set(req.zone, { until: options.clock.now().getTime() + authCooldownMs, error });
+        throw error;
       }
       if (ok || req.accept?.includes(status)) {
         return { status, headers: response.headers, text, json: <T>() => parseJson<T>(text, name, req) };

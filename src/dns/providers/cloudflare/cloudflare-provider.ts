@@ -270,6 +270,7 @@ export const cloudflareProviderDefinition = defineDnsProvider<CloudflareConfig>(
   legoCode: "cloudflare",
   legoEnv: {
     CF_DNS_API_TOKEN: "apiToken",
+    CLOUDFLARE_BASE_URL: "baseUrl",
     CLOUDFLARE_DNS_API_TOKEN: "apiToken",
     CF_ZONE_API_TOKEN: "zoneApiToken",
     CLOUDFLARE_ZONE_API_TOKEN: "zoneApiToken",
