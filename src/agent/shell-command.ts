@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 
 /**
  * Run an operator-supplied command: a string goes through the platform shell (`sh -c` on Unix,
@@ -13,6 +13,26 @@ export function commandArgv(
 ): [string, string[]] {
   if (typeof command !== "string") return [command[0]!, command.slice(1)];
   return platform === "win32" ? ["cmd", ["/C", command]] : ["sh", ["-c", command]];
+}
+
+/**
+ * Spawn options that put the command in its own process group (Unix), so `killTree` can stop it and
+ * everything it started — a shell killed alone leaves its children holding the output pipes open.
+ */
+export function groupOptions(platform: NodeJS.Platform = process.platform): { detached: boolean } {
+  return { detached: platform !== "win32" };
+}
+
+export function killTree(child: ChildProcess, platform: NodeJS.Platform = process.platform): void {
+  if (platform !== "win32" && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+      return;
+    } catch {
+      // already gone, or not a group leader: fall back to the process itself
+    }
+  }
+  child.kill("SIGKILL");
 }
 
 export interface CommandResult {
@@ -47,6 +67,7 @@ export function runCommand(
       cwd: options.cwd,
       stdio: ["ignore", "pipe", "pipe"],
       windowsHide: true,
+      ...groupOptions(options.platform),
     });
     const append = (d: Buffer) => {
       output = (output + d.toString("utf8")).slice(-OUTPUT_TAIL);
@@ -55,9 +76,9 @@ export function runCommand(
     child.stderr.on("data", append);
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      killTree(child, options.platform);
     }, options.timeoutMs);
-    const onAbort = () => child.kill("SIGKILL");
+    const onAbort = () => killTree(child, options.platform);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     const finish = (result: Omit<CommandResult, "output" | "timedOut">) => {
       clearTimeout(timer);

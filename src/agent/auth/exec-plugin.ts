@@ -3,7 +3,7 @@ import type { Readable, Writable } from "node:stream";
 import { parseDuration } from "../../config/schema.js";
 import { AgentAuthError } from "../agent-errors.js";
 import type { AuthConfigOf } from "../config/auth-config.js";
-import { commandArgv, type CommandSpec } from "../shell-command.js";
+import { commandArgv, groupOptions, killTree, type CommandSpec } from "../shell-command.js";
 import { bearer, type CredentialDeps, type CredentialSource } from "./credential-source.js";
 
 /**
@@ -56,6 +56,7 @@ export function runAuthPlugin(
       stdio: ["pipe", "pipe", "pipe", "pipe"],
       env: options.env,
       windowsHide: true,
+      ...groupOptions(options.platform),
     });
     const stdin = child.stdio[0] as Writable;
     const stdout = child.stdio[1] as Readable;
@@ -72,7 +73,7 @@ export function runAuthPlugin(
 
     const abort = (error: AgentAuthError) => {
       failure ??= error;
-      child.kill("SIGKILL");
+      killTree(child, options.platform);
     };
     const timer = setTimeout(
       () => abort(fail("plugin_timeout", `the auth plugin did not finish within ${options.timeoutMs} ms`)),

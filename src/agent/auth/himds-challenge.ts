@@ -72,7 +72,6 @@ export async function readChallengeFile(
   // The directory itself may be reached through a symlink (a test's temp dir); the file may not.
   const realDir = await realpath(dir).catch(() => dir);
   const realParent = await realpath(p.dirname(file)).catch(() => undefined);
-  if (realParent === undefined || !same(realParent, realDir)) refuse("outside the token directory");
 
   const invalid = (why: string, cause?: unknown): never => {
     throw new AgentAuthError(
@@ -85,6 +84,8 @@ export async function readChallengeFile(
       },
     );
   };
+  if (realParent === undefined) invalid("the token directory does not exist");
+  if (!same(realParent!, realDir)) refuse("outside the token directory");
   let handle;
   try {
     handle = await open(file, constants.O_RDONLY | (platform === "win32" ? 0 : constants.O_NOFOLLOW));

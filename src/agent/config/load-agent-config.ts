@@ -68,11 +68,13 @@ export function parseAgentConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: 
   const issues: InterpolationIssue[] = [];
   const interpolated = interpolate(raw, env, issues);
   const placement = checkUuidPlacement(interpolated);
-  issues.push(...placement);
+  issues.push(...placement.map(({ path, message }) => ({ path, message })));
   const result = agentConfigSchema.safeParse(interpolated);
   if (!result.success) {
-    // A misplaced uuid is already explained; drop the schema's generic "unknown key" for it.
-    const explained = new Set(placement.map((p) => p.path));
+    // Paths already explained (a missing variable, a misplaced uuid and where it belongs) would only get
+    // the schema's vaguer message again.
+    const explained = new Set(issues.map((i) => i.path));
+    for (const p of placement) if (p.belongsAt) explained.add(p.belongsAt);
     issues.push(...zodIssues(result.error).filter((i) => !explained.has(i.path)));
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);

@@ -33,6 +33,8 @@ export const UUID_PLACEMENT: Record<AuthMethod, { field: "auth.uuid" | "api.uuid
 export interface PlacementIssue {
   path: string;
   message: string;
+  /** For a misplaced UUID: the field where it belongs. */
+  belongsAt?: string;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -56,12 +58,14 @@ export function checkUuidPlacement(raw: unknown): PlacementIssue[] {
     issues.push({
       path: "auth.uuid",
       message: `for method ${method} the UUID belongs in api.uuid, not in the auth block`,
+      belongsAt: "api.uuid",
     });
   }
   if (placement.field === "auth.uuid" && inApi) {
     issues.push({
       path: "api.uuid",
       message: `for method ${method} the UUID belongs in auth.uuid, not in the api section`,
+      belongsAt: "auth.uuid",
     });
   }
   const present = placement.field === "auth.uuid" ? inAuth : inApi;
