@@ -11,7 +11,8 @@ import { localKeyAndCsr } from "./local-key.js";
 /**
  * One certificate's sync, as a checklist:
  *
- * 1. ask the server (server custody: names + key type; local custody: a CSR from the local key);
+ * 1. ask the server (server custody: names + key type; local custody: a CSR from the local key) — for
+ *    the certificate itself, or for its renewal once the installed one is past its renewAt;
  * 2. check the answer before touching any file: the key belongs to the leaf, the leaf names exactly
  *    the configured names, it is currently valid;
  * 3. install (a no-op when nothing changed);
@@ -88,12 +89,20 @@ export function createCertificateSync(deps: CertificateSyncDeps): CertificateSyn
     async sync(signal) {
       let keyPem: string;
       let issued: IssuedCertificate;
+      // Past the renewAt the server announced for what is installed: ask for the renewal itself.
+      const installed = await deps.installer.installed();
+      const due =
+        installed !== undefined &&
+        [...installed.domains].sort().join(",") === [...cert.domains].sort().join(",") &&
+        new Date(installed.renewAt).getTime() <= deps.now().getTime();
+      const ask = (request: Parameters<CertificateClient["obtain"]>[0]) =>
+        due ? deps.client.renew(request, signal) : deps.client.obtain(request, signal);
       if (cert.keyCustody === "local") {
         const local = await localKeyAndCsr(await deps.installer.installedKey(), cert.keyType, cert.domains);
-        issued = await deps.client.obtain({ domains: cert.domains, csrPem: local.csrPem }, signal);
+        issued = await ask({ domains: cert.domains, csrPem: local.csrPem });
         keyPem = local.keyPem;
       } else {
-        issued = await deps.client.obtain({ domains: cert.domains, keyType: cert.keyType }, signal);
+        issued = await ask({ domains: cert.domains, keyType: cert.keyType });
         if (!issued.privateKeyPem) {
           throw new CertfleetError(
             "private_key_missing",

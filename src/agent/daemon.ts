@@ -40,6 +40,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       let delay: number;
       try {
         const outcome = await cert.sync(signal);
+        if (failures > 0) logger.info({ failures }, "sync works again");
         failures = 0;
         deps.authHook.succeeded();
         await deps.afterSync?.(outcome);

@@ -1,7 +1,7 @@
 import { rootCertificates } from "node:tls";
 import { Agent, fetch } from "undici";
 import { z } from "zod";
-import { CertfleetError, UpstreamError } from "../../core/errors.js";
+import { CertfleetError, isCertfleetError, UpstreamError } from "../../core/errors.js";
 import { KEY_TYPES, type KeyType } from "../../core/key-types.js";
 import type { Logger } from "../../core/logger.js";
 import { AgentAuthError, errorText } from "../agent-errors.js";
@@ -57,6 +57,11 @@ export interface IssuedCertificate {
 
 export interface CertificateClient {
   obtain(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
+  /**
+   * `POST /api/certificate/renew`: for a certificate past its renewAt, so the server renews it now rather
+   * than at its next scheduler tick. Falls back to `obtain` when the server says it is not due yet.
+   */
+  renew(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
   close(): Promise<void>;
 }
 
@@ -95,10 +100,10 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     return agent;
   }
 
-  async function send(credential: Credential, body: string, signal: AbortSignal) {
+  async function send(path: string, credential: Credential, body: string, signal: AbortSignal) {
     const joined = AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
     try {
-      const res = await fetch(`${deps.url}/api/certificate`, {
+      const res = await fetch(`${deps.url}${path}`, {
         method: "POST",
         dispatcher: dispatcherFor(credential),
         signal: joined,
@@ -131,50 +136,66 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     }
   }
 
-  return {
-    async obtain(request, signal) {
-      const body = JSON.stringify({
-        domains: request.domains,
-        ...(request.keyType ? { keyType: request.keyType } : {}),
-        ...(request.csrPem ? { csr: request.csrPem } : {}),
+  async function call(
+    path: string,
+    request: CertificateRequest,
+    signal: AbortSignal,
+  ): Promise<IssuedCertificate> {
+    const body = JSON.stringify({
+      domains: request.domains,
+      ...(request.keyType ? { keyType: request.keyType } : {}),
+      ...(request.csrPem ? { csr: request.csrPem } : {}),
+    });
+    let res = await send(path, await deps.credentials.get(signal), body, signal);
+    if (res.status === 401 && deps.credentials.refused()) {
+      deps.logger.info(
+        { method: deps.credentials.method },
+        "the server refused the credential; fetching a fresh one",
+      );
+      res = await send(path, await deps.credentials.get(signal), body, signal);
+    }
+    if (res.status === 401) {
+      const e = serverError(res.status, res.text, res.retryAfter);
+      throw new AgentAuthError(deps.credentials.method, e.code, "the server refused the credential", {
+        internal: e.message,
       });
-      let res = await send(await deps.credentials.get(signal), body, signal);
-      if (res.status === 401 && deps.credentials.refused()) {
-        deps.logger.info(
-          { method: deps.credentials.method },
-          "the server refused the credential; fetching a fresh one",
-        );
-        res = await send(await deps.credentials.get(signal), body, signal);
-      }
-      if (res.status === 401) {
-        const e = serverError(res.status, res.text, res.retryAfter);
-        throw new AgentAuthError(deps.credentials.method, e.code, "the server refused the credential", {
-          internal: e.message,
-        });
-      }
-      if (res.status < 200 || res.status >= 300) throw serverError(res.status, res.text, res.retryAfter);
-      let parsed: z.infer<typeof answerSchema>;
+    }
+    if (res.status < 200 || res.status >= 300) throw serverError(res.status, res.text, res.retryAfter);
+    let parsed: z.infer<typeof answerSchema>;
+    try {
+      parsed = answerSchema.parse(JSON.parse(res.text));
+    } catch (e) {
+      throw new UpstreamError("server_answer_invalid", "the server's answer is not a certificate", {
+        internal: errorText(e).slice(0, 500),
+        retryable: false,
+      });
+    }
+    return {
+      domains: parsed.domains,
+      certPem: parsed.certificate,
+      chainPem: parsed.issuerCert,
+      privateKeyPem: parsed.privateKey,
+      keyType: parsed.keyType,
+      serial: parsed.serial,
+      notBefore: new Date(parsed.notBefore),
+      notAfter: new Date(parsed.notAfter),
+      renewAt: new Date(parsed.renewAt),
+      issuer: parsed.issuer,
+      cached: parsed.cached,
+    };
+  }
+
+  return {
+    obtain: (request, signal) => call("/api/certificate", request, signal),
+    async renew(request, signal) {
       try {
-        parsed = answerSchema.parse(JSON.parse(res.text));
+        return await call("/api/certificate/renew", request, signal);
       } catch (e) {
-        throw new UpstreamError("server_answer_invalid", "the server's answer is not a certificate", {
-          internal: errorText(e).slice(0, 500),
-          retryable: false,
-        });
+        // The server's clock says it is not due yet: take what it has.
+        if (isCertfleetError(e) && e.code === "renewal_not_due")
+          return call("/api/certificate", request, signal);
+        throw e;
       }
-      return {
-        domains: parsed.domains,
-        certPem: parsed.certificate,
-        chainPem: parsed.issuerCert,
-        privateKeyPem: parsed.privateKey,
-        keyType: parsed.keyType,
-        serial: parsed.serial,
-        notBefore: new Date(parsed.notBefore),
-        notAfter: new Date(parsed.notAfter),
-        renewAt: new Date(parsed.renewAt),
-        issuer: parsed.issuer,
-        cached: parsed.cached,
-      };
     },
     async close() {
       await Promise.all([...dispatchers.values()].map((d) => d.close()));

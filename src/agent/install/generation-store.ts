@@ -32,8 +32,12 @@ export interface GenerationStore {
   readCurrent(name: string): Promise<Buffer | undefined>;
   /** Write a new generation and switch `current` to it. Returns the generation's name. */
   commit(files: readonly GenerationFile[]): Promise<string>;
-  /** Remove leftovers: partial generations, stray temp links, generations older than the previous one. */
-  prune(keep: readonly string[]): Promise<void>;
+  /**
+   * Remove leftovers of interrupted commits (partial generations, stray temp links) and every generation
+   * except the current one and the one before it (`previous`, else the newest other one). Safe to call
+   * at any time; failures are ignored.
+   */
+  prune(previous?: string): Promise<void>;
 }
 
 const GENERATION = /^g-[0-9TZ]+-[0-9a-f]+$/;
@@ -83,14 +87,22 @@ export function createGenerationStore(dir: string): GenerationStore {
       await fsyncDir(dir);
       return name;
     },
-    async prune(keep) {
+    async prune(before) {
       let entries: string[];
       try {
         entries = await readdir(dir);
       } catch {
         return;
       }
-      const live = new Set([...keep, await current()]);
+      const now = await current();
+      // Names sort by creation time; the newest non-current one is what `current` pointed at before.
+      const previous =
+        before ??
+        entries
+          .filter((e) => GENERATION.test(e) && e !== now)
+          .sort()
+          .at(-1);
+      const live = new Set([now, previous]);
       for (const entry of entries) {
         const stale =
           (entry.startsWith(".g-") && entry.endsWith(".partial")) ||

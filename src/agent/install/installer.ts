@@ -70,12 +70,13 @@ export function createCertificateInstaller(
         const previous = await store.current();
         if (before?.fingerprint === fingerprint && previous) {
           await ensureStableLinks(links);
+          await store.prune();
           return { changed: false, generation: previous, currentPath: store.currentPath };
         }
         const files = await renderCertificateFiles(material, cert, ownership, { ...partial, fingerprint });
         const generation = await store.commit(files);
         await ensureStableLinks(links);
-        await store.prune(previous ? [previous, generation] : [generation]);
+        await store.prune(previous);
         return { changed: true, generation, currentPath: store.currentPath };
       } catch (e) {
         throw new InstallError("install_failed", `could not install ${cert.name}: ${errorText(e)}`, {
