@@ -239,4 +239,56 @@ describe("agent end to end: api_key, client_secret, certificate", () => {
     expect(pair.names).toEqual(["edge-7.example.com"]);
     await rm(dir, { recursive: true, force: true });
   });
+
+  it("get: one certificate into --out, JSON for scripts, the same pair switched atomically on a second run", async () => {
+    const { dir, path } = await writeAgentConfig({});
+    await writeAgentConfig(
+      { api: { url: server.url, ca_bundle: server.caFile }, auth: { method: "api_key", api_key: FLEET_KEY } },
+      dir,
+    );
+    const out = join(dir, "certs");
+    const first = await runAgent([
+      "get",
+      "adhoc.example.com",
+      "api.example.com",
+      "--out",
+      out,
+      "--json",
+      "--config",
+      path,
+    ]);
+    expect(first.code, first.stderr).toBe(0);
+    const body = JSON.parse(first.stdout);
+    expect(body).toMatchObject({
+      ok: true,
+      domains: ["adhoc.example.com", "api.example.com"],
+      files: { key: join(out, "key.pem") },
+    });
+    const pair = await readPair(join(out, "cert.pem"), join(out, "key.pem"));
+    expect(pair.matches).toBe(true);
+    expect(pair.names).toEqual(["adhoc.example.com", "api.example.com"]);
+    expect(pair.leaf.serialNumber.toLowerCase()).toBe(body.serial);
+
+    const local = await runAgent([
+      "get",
+      "adhoc.example.com",
+      "api.example.com",
+      "--out",
+      out,
+      "--local-key",
+      "--key-type",
+      "ec384",
+      "--config",
+      path,
+    ]);
+    expect(local.code, local.stderr).toBe(0);
+    const after = await readPair(join(out, "cert.pem"), join(out, "key.pem"));
+    expect(after.matches).toBe(true);
+    expect(after.keyPem).not.toBe(pair.keyPem);
+
+    const bad = await runAgent(["get", "not a name", "--out", out, "--json", "--config", path]);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout).error.code).toBe("config_invalid");
+    await rm(dir, { recursive: true, force: true });
+  });
 });
