@@ -3,6 +3,7 @@
 // from FAKE_BROWSER_LOGIN), until it reaches the agent's loopback callback. Each step is appended to
 // FAKE_BROWSER_LOG.
 import { appendFileSync } from "node:fs";
+import { URL, URLSearchParams } from "node:url";
 
 const log = (line) =>
   process.env.FAKE_BROWSER_LOG && appendFileSync(process.env.FAKE_BROWSER_LOG, line + "\n");

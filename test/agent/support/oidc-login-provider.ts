@@ -22,7 +22,8 @@ export async function startOidcLoginProvider(): Promise<OidcLoginProvider> {
   const jwk = { ...(await exportJWK(privateKey)), kid: "login-key", alg: "ES256", use: "sig" };
   const clientId = "certfleet-cli";
   const grants: string[] = [];
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The provider needs the issuer URL, which needs the port: the server forwards to it once it exists.
+  const target: { handler?: (req: IncomingMessage, res: ServerResponse) => void } = {};
   const server: Server = createServer((req, res) => {
     if (req.method === "POST" && req.url?.startsWith("/token")) {
       let body = "";
@@ -31,7 +32,7 @@ export async function startOidcLoginProvider(): Promise<OidcLoginProvider> {
         grants.push(new URLSearchParams(body).get("grant_type") ?? "?");
       });
     }
-    handler!(req, res);
+    target.handler!(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -57,7 +58,7 @@ export async function startOidcLoginProvider(): Promise<OidcLoginProvider> {
       claims: () => ({ sub, email: `${sub}@example.com` }),
     }),
   });
-  handler = provider.callback() as unknown as (req: IncomingMessage, res: ServerResponse) => void;
+  target.handler = provider.callback() as unknown as (req: IncomingMessage, res: ServerResponse) => void;
   return {
     issuer,
     clientId,
