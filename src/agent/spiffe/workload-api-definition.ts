@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -6,7 +7,15 @@ import * as protoLoader from "@grpc/proto-loader";
  * The SPIFFE Workload API service definition, loaded from `src/agent/proto/workload.proto` (data, not
  * generated code). Both the agent's client and the test harness's server use this one definition.
  */
-export const WORKLOAD_PROTO_PATH = fileURLToPath(new URL("../proto/workload.proto", import.meta.url));
+export const WORKLOAD_PROTO_PATH = findProto();
+
+/** Next to the sources (`src/agent/proto/`); from a build in `dist/`, the copy the build made, else the source. */
+function findProto(): string {
+  const candidates = ["../proto/workload.proto", "../../../src/agent/proto/workload.proto"].map((p) =>
+    fileURLToPath(new URL(p, import.meta.url)),
+  );
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+}
 
 /** Metadata every Workload API call must carry; servers refuse calls without it. */
 export const WORKLOAD_METADATA_KEY = "workload.spiffe.io";
