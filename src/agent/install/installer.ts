@@ -22,6 +22,9 @@ import { ensureStableLinks } from "./stable-links.js";
  * certificate from one install either reads a single-file output (combined PEM, PKCS#12), or resolves
  * `<state>/certs/<name>/current` once and reads both files from that directory, or reloads after the
  * agent's reload command ran.
+ *
+ * `install` takes no AbortSignal on purpose: it is all-or-nothing local I/O that must not stop halfway
+ * (a stop at any point would still be safe — see generation-store.ts — but would only waste the work).
  */
 export interface InstallResult {
   changed: boolean;
