@@ -2,6 +2,8 @@ import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
 import { renderConfigReference } from "../config/reference.js";
 import { acmeEabCreateCommand } from "./acme.js";
+import { agentCommand } from "./agent.js";
+import { getCommand } from "./get.js";
 import { configCheckCommand } from "./config-check.js";
 import {
   identityCreateCommand,
@@ -49,6 +51,41 @@ config
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const configOption = ["-c, --config <file>", "configuration file (YAML); also CERTFLEET_CONFIG"] as const;
+
+program
+  .command("agent")
+  .description(
+    "run the agent: fetch, install and renew this machine's certificates (exit codes in docs/agent/README.md)",
+  )
+  .option(
+    "-c, --config <file>",
+    "agent configuration (YAML); also CERTFLEET_AGENT_CONFIG, else /etc/certfleet/agent.yaml",
+  )
+  .option("--once", "sync every certificate once and exit (cron, CI)")
+  .option("--json", "machine-readable output")
+  .action(async (opts: { config?: string; once?: boolean; json?: boolean }) => {
+    process.exit(await agentCommand(opts));
+  });
+
+program
+  .command("get")
+  .description(
+    "fetch one certificate ad hoc (names from the arguments, server and auth from the agent config)",
+  )
+  .argument("<domains...>", "names for one certificate")
+  .option("--out <dir>", "write cert.pem, chain.pem, fullchain.pem and key.pem here")
+  .option("--json", "print the result as JSON")
+  .option("-c, --config <file>", "agent configuration (YAML)")
+  .option("--key-type <type>", "ec256 | ec384 | rsa2048 | rsa3072 | rsa4096")
+  .option("--local-key", "make the key here and send a CSR: the key never leaves this machine")
+  .action(
+    async (
+      domains: string[],
+      opts: { out?: string; json?: boolean; config?: string; keyType?: string; localKey?: boolean },
+    ) => {
+      process.exit(await getCommand(domains, opts));
+    },
+  );
 
 const identity = program.command("identity").description("manage identity records (who may get which names)");
 identity
