@@ -8,9 +8,10 @@ import { createCsr, generatePrivateKey, parseCsr } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { isRetryable, nextRetryDelayMs } from "../core/retry.js";
 import type { CertificateRecord, Storage } from "../storage/storage.js";
+import { createAriRefresher } from "./ari-refresh.js";
 import { certificateId } from "./certificate-id.js";
 import type { IssuerRouter } from "./issuer-routing.js";
-import { hasRenewalInfo, type Issuer } from "./issuer.js";
+import { hasRenewalInfo, type Issuer, type RenewalInfo } from "./issuer.js";
 import { computeRenewAt, type RenewalPolicy } from "./renewal-window.js";
 import { SingleFlight, waitFor } from "./single-flight.js";
 import { TtlCache } from "./ttl-cache.js";
@@ -104,6 +105,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   // Hot certificates are served from memory for a few seconds; another replica's renewal shows up once
   // the entry expires (the old certificate is still valid meanwhile).
   const recent = new TtlCache<CertificateRecord>(deps.cacheTtlMs ?? 2000, 10_000, clock);
+  const ari = createAriRefresher({ storage, router: deps.router, clock, logger, policy, random });
 
   async function describe(request: ObtainRequest): Promise<Omit<Job, "force">> {
     let keyType = request.keyType ?? policy.keyType;
@@ -186,18 +188,15 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         signal,
       );
       const info = parseCertificate(issued.certPem);
-      let ariWindow: { start: Date; end: Date } | undefined;
-      let ariCertId: string | null = null;
+      let renewal: RenewalInfo | undefined;
       if (hasRenewalInfo(job.issuer)) {
-        const ri = await job.issuer.renewalInfo(issued.certPem, signal).catch((e: unknown) => {
+        renewal = await job.issuer.renewalInfo(issued.certPem, signal).catch((e: unknown) => {
           logger.warn({ err: toCertfleetError(e).message, id: job.id }, "renewal info unavailable");
           return undefined;
         });
-        if (ri) {
-          ariCertId = ri.certId;
-          ariWindow = { start: ri.windowStart, end: ri.windowEnd };
-        }
       }
+      const ariWindow = renewal && { start: renewal.windowStart, end: renewal.windowEnd };
+      const ariCertId = renewal?.certId ?? null;
       const record = await storage.putCertificate({
         id: job.id,
         names: job.names,
@@ -220,6 +219,12 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         }),
       });
       recent.set(job.id, record);
+      if (renewal)
+        await ari
+          .remember(job.id, renewal)
+          .catch((e: unknown) =>
+            logger.warn({ err: toCertfleetError(e).message, id: job.id }, "could not store renewal info"),
+          );
       // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
       if (job.csrPem) await storage.putValue("csr", job.id, job.csrPem);
       const type = current ? "certificate.renewed" : "certificate.issued";
@@ -356,6 +361,11 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   async function renewDue(signal?: AbortSignal): Promise<{ renewed: number; failed: number }> {
     let renewed = 0;
     let failed = 0;
+    // First let CAs that moved a renewal window (RFC 9773) pull certificates forward into this pass.
+    await ari.refresh(signal).catch((e: unknown) => {
+      const err = toCertfleetError(e);
+      if (err.code !== "aborted") logger.warn({ err: err.message }, "renewal info refresh failed");
+    });
     const due = await storage.listDueCertificates(clock.now(), 100, signal);
     for (const record of due) {
       if (signal?.aborted) break;

@@ -161,6 +161,22 @@ export class SqlStorage implements Storage {
     return rows.map((row) => toCertificateSummary(row, row));
   }
 
+  async rescheduleRenewal(
+    id: string,
+    version: number,
+    renewAt: Date,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    throwIfAborted(signal);
+    const result = await this.#db
+      .updateTable("certificates")
+      .set({ renew_at: renewAt.getTime() })
+      .where("id", "=", id)
+      .where("version", "=", version)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async recordFailure(id: string, failure: FailureRecord, signal?: AbortSignal): Promise<void> {
     throwIfAborted(signal);
     const row = {

@@ -23,6 +23,11 @@ export interface Storage {
   /** Certificates whose `renewAt` (or `nextAttemptAt`, if set and later) is at or before `at`. */
   listDueCertificates(at: Date, limit: number, signal?: AbortSignal): Promise<CertificateRecord[]>;
   listCertificates(signal?: AbortSignal): Promise<CertificateSummary[]>;
+  /**
+   * Move the renewal time of the current version `version` (a CA's new ARI window). False when the
+   * certificate was replaced meanwhile, so a late answer never reschedules the newer certificate.
+   */
+  rescheduleRenewal(id: string, version: number, renewAt: Date, signal?: AbortSignal): Promise<boolean>;
   /** Record the last failure on a certificate (or a pending request that has no certificate yet). */
   recordFailure(id: string, failure: FailureRecord, signal?: AbortSignal): Promise<void>;
   /** The last recorded failure for an id (with or without a certificate yet), or undefined. */

@@ -214,4 +214,46 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     await m.renewDue();
     expect(requests[1]!.replaces).toBe(windows[0]!.certId);
   });
+
+  it("keeps polling ARI: an unchanged window keeps its moment, a window moved into the past renews now", async () => {
+    let window = { start: 86_400_000, end: 2 * 86_400_000 }; // offsets from issuance
+    const issuedAt = clock.now().getTime();
+    const polls: string[] = [];
+    const renewalInfo = async (certPem: string): Promise<RenewalInfo> => {
+      polls.push(certPem);
+      return {
+        certId: "aki." + Buffer.from(certPem.slice(-40)).toString("base64url"),
+        windowStart: new Date(issuedAt + window.start),
+        windowEnd: new Date(issuedAt + window.end),
+        retryAfterSeconds: 3600,
+      };
+    };
+    const { issuer, requests } = counting(ca, { renewalInfo });
+    const m = manager(issuer, { random: () => 0.5 });
+    const first = await m.obtain({ names: ["moved.example.com"] });
+    expect(first.record.renewAt.getTime()).toBe(issuedAt + 1.5 * 86_400_000);
+    expect(polls).toHaveLength(1);
+
+    // Before Retry-After has passed nobody asks the CA again.
+    clock.set(new Date(issuedAt + 1800_000));
+    expect(await m.renewDue()).toEqual({ renewed: 0, failed: 0 });
+    expect(polls).toHaveLength(1);
+
+    // After it: asked again; the same window keeps the renewal time.
+    clock.set(new Date(issuedAt + 3601_000));
+    expect(await m.renewDue()).toEqual({ renewed: 0, failed: 0 });
+    expect(polls).toHaveLength(2);
+    expect((await storage.getCertificate(first.record.id))?.renewAt).toEqual(first.record.renewAt);
+
+    // The CA revokes: the window moves into the past, and the next pass renews with `replaces`.
+    window = { start: -120_000, end: -60_000 };
+    clock.set(new Date(issuedAt + 2 * 3601_000));
+    expect(await m.renewDue()).toEqual({ renewed: 1, failed: 0 });
+    expect(polls).toHaveLength(4); // the moved window, then the new certificate's first window
+    expect(requests).toHaveLength(2);
+    expect(requests[1]!.replaces).toBe(first.record.ariCertId);
+    const renewed = await storage.getCertificate(first.record.id);
+    expect(renewed?.version).toBe(2);
+    expect(renewed?.serial).not.toBe(first.record.serial);
+  });
 });

@@ -185,6 +185,21 @@ export function runStorageConformance(
           expect(await storage.listDueCertificates(at, 0)).toEqual([]);
         });
 
+        it("reschedules renewal only for the version it was asked about", async () => {
+          const at = new Date("2030-01-01T00:00:00Z");
+          const first = await storage.putCertificate(newCertificate({ id: "ari", renewAt: at }));
+          const earlier = new Date(at.getTime() - 86_400_000);
+          expect(await storage.rescheduleRenewal("ari", first.version, earlier)).toBe(true);
+          expect((await storage.getCertificate("ari"))?.renewAt).toEqual(earlier);
+          expect((await storage.listDueCertificates(earlier, 10)).map((c) => c.id)).toEqual(["ari"]);
+
+          const second = await storage.putCertificate(newCertificate({ id: "ari", renewAt: at }));
+          expect(await storage.rescheduleRenewal("ari", first.version, earlier)).toBe(false);
+          expect((await storage.getCertificate("ari"))?.renewAt).toEqual(at);
+          expect(second.version).toBe(first.version + 1);
+          expect(await storage.rescheduleRenewal("missing", 1, earlier)).toBe(false);
+        });
+
         it("lists summaries without PEM bodies", async () => {
           const b = await storage.putCertificate(newCertificate({ id: "b" }));
           await storage.putCertificate(newCertificate({ id: "a" }));
