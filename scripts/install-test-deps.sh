@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to, when it is missing: Debian's pebble (+ pebble-challtestsrv),
-# BIND (named, dig, nsupdate), openssl, and the real ACME clients / browser used by end-to-end tests.
+# BIND (named, dig, nsupdate), openssl, and the real ACME clients (lego, certbot, caddy) and the browser
+# (chromium, for the dashboard) used by end-to-end tests. CERTFLEET_TEST_PACKAGES narrows the extras.
 set -euo pipefail
 
 need=()
@@ -8,7 +9,7 @@ command -v pebble >/dev/null 2>&1 || need+=(pebble)
 command -v named >/dev/null 2>&1 || need+=(bind9)
 command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
-for extra in ${CERTFLEET_TEST_PACKAGES:-lego certbot caddy}; do
+for extra in ${CERTFLEET_TEST_PACKAGES:-lego certbot caddy chromium}; do
   case "$extra" in
     lego|certbot|caddy) command -v "$extra" >/dev/null 2>&1 || need+=("$extra") ;;
     chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
