@@ -56,6 +56,7 @@ export interface ResolvedConfig {
     issueTimeoutMs: number;
   };
   acmeServer: AcmeServerConfig;
+  metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
 }
 
@@ -319,6 +320,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
     },
     acmeServer: file.acmeServer,
+    metrics: file.metrics,
     logLevel: file.logging.level,
   };
 }

@@ -313,6 +313,25 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe("serve Prometheus metrics on the API listener"),
+      path: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._/-]*$/, "must be a URL path such as /metrics")
+        .refine(
+          (v) => !/^\/(api|acme|dashboard)(\/|$)/.test(v),
+          "must not be inside /api, /acme or /dashboard",
+        )
+        .default("/metrics")
+        .describe("where the metrics are served"),
+      token: z
+        .string()
+        .min(16)
+        .optional()
+        .describe("scrape token, sent as `Authorization: Bearer`; without one an admin credential is needed"),
+    })
+    .prefault({}),
   logging: z
     .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") })
     .prefault({}),
@@ -331,6 +350,7 @@ export const SECRET_PATHS = [
   "acme.eab.hmacKey",
   "issuers.*.eab.hmacKey",
   "dns.providers.*.config",
+  "metrics.token",
 ] as const;
 
 export function parseDuration(v: number | string): number {

@@ -1,4 +1,9 @@
-import Fastify, { LogController, type FastifyInstance } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Logger } from "../core/logger.js";
 import type { CertificateManager } from "../issuance/manager.js";
 import type { Storage } from "../storage/storage.js";
@@ -23,6 +28,8 @@ export interface AppDeps {
   https?: { key: string; cert: string; clientCa?: string };
   bodyLimit: number;
   trustProxy: string[];
+  /** Request counts and latency by route (Prometheus), observed on every response. */
+  observeResponse?: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Extra route plugins (admin API, ACME server, ...) registered after the core routes. */
   plugins?: ((app: FastifyInstance) => Promise<void>)[];
 }
@@ -65,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
     }
   });
+  if (deps.observeResponse) app.addHook("onResponse", deps.observeResponse);
   await app.register(healthRoutes({ storage: deps.storage }));
   await app.register(
     certificateRoutes({

@@ -1,8 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { systemClock } from "../../src/core/clock.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { buildApp } from "../../src/server/app.js";
+import { createMetrics } from "../../src/server/metrics.js";
 import { adminRoutes } from "../../src/server/routes/admin.js";
 import { sessionRoutes } from "../../src/server/routes/session.js";
 
@@ -40,6 +42,10 @@ describe("docs/openapi.yaml", () => {
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),
         sessionRoutes({ authenticate: unused, sessionTokens: {} as never }),
+        createMetrics({ storage: { listCertificates: unused }, clock: systemClock, version: "0" }).routes({
+          authenticate: unused,
+          path: "/metrics",
+        }),
       ],
     });
     // printRoutes draws a tree; rebuild full paths from the indentation
