@@ -35,7 +35,9 @@ import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewa
 import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
 import { sessionRoutes } from "./server/routes/session.js";
-import { createAuditSink } from "./server/audit.js";
+import { createAuditSink, type AuditSink } from "./server/audit.js";
+import { createMetrics } from "./server/metrics.js";
+import { VERSION } from "./core/version.js";
 import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
 import { buildHttp01App } from "./server/http01-app.js";
 import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
@@ -140,8 +142,19 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       );
     }
     const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
-    const audit = createAuditSink(storage, logger);
-    closers.unshift(() => audit.flush());
+    const metrics = config.metrics.enabled ? createMetrics({ storage, clock, version: VERSION }) : undefined;
+    const sink = createAuditSink(storage, logger);
+    closers.unshift(() => sink.flush());
+    // every audited event is also counted (certfleet_events_total)
+    const audit: AuditSink = metrics
+      ? Object.assign(
+          (event: Parameters<AuditSink>[0]) => {
+            metrics.countEvent(event);
+            return sink(event);
+          },
+          { flush: () => sink.flush() },
+        )
+      : sink;
     const manager = createCertificateManager({
       storage,
       router,
@@ -266,7 +279,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       https: tls ? { key: tls.key, cert: tls.cert, clientCa: clientCaPem } : undefined,
       bodyLimit: config.server.bodyLimit,
       trustProxy: config.server.trustProxy,
+      observeResponse: metrics?.onResponse,
       plugins: [
+        ...(metrics
+          ? [metrics.routes({ authenticate, path: config.metrics.path, token: config.metrics.token })]
+          : []),
         adminRoutes({ storage, authenticate, legacySwitch, audit }),
         ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
