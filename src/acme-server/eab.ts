@@ -50,7 +50,7 @@ export function createEabKeys(deps: {
       const kid = `eab_${randomBytes(16).toString("base64url")}`;
       const key: EabKey = {
         kid,
-        hmacKey: randomBytes(HMAC_KEY_BYTES).toString("base64url"),
+        hmacKey: newHmacKey(),
         grants: [...new Set(patterns)],
         ownerId: ownerId ?? null,
         createdAt: deps.clock.now().toISOString(),
@@ -125,4 +125,15 @@ export async function verifyExternalAccountBinding(
   if ((await jwkThumbprint(bound)) !== (await jwkThumbprint(ctx.accountJwk)))
     throw refuse("EAB payload is another key");
   return key;
+}
+
+/**
+ * A base64url HMAC key that does not start with "-": command-line parsers such as certbot's read
+ * `--eab-hmac-key -abc…` as a missing value followed by an unknown option (1 key in 64 otherwise).
+ */
+export function newHmacKey(): string {
+  for (;;) {
+    const key = randomBytes(HMAC_KEY_BYTES).toString("base64url");
+    if (!key.startsWith("-")) return key;
+  }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { createEabKeys } from "../../src/acme-server/eab.js";
+import { createEabKeys, newHmacKey } from "../../src/acme-server/eab.js";
 import { eabKeyRoutes, grantCovers } from "../../src/acme-server/eab-api.js";
 import { openStorageWithDatabase } from "../../src/acme-server/open-database.js";
 import { createApiKeyAuthenticator } from "../../src/auth/api-key.js";
@@ -21,6 +21,15 @@ beforeAll(async () => {
   server = await startAcmeTestServer({ profiles: [{ name: "default", mode: "eab" }] });
 });
 afterAll(async () => server?.stop());
+
+test("HMAC keys are 256-bit base64url and never start with '-' (certbot would read an option)", () => {
+  const keys = Array.from({ length: 2000 }, () => newHmacKey());
+  for (const key of keys) {
+    expect(key).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{42}$/);
+    expect(Buffer.from(key, "base64url")).toHaveLength(32);
+  }
+  expect(new Set(keys).size).toBe(keys.length);
+});
 
 describe("certfleet acme eab create", () => {
   test("prints kid and a base64url HMAC key, stored in the server's database", async () => {
