@@ -34,6 +34,7 @@ import { createCertificateManager, type CertificateManager } from "./issuance/ma
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
+import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
 import { createAuditSink, type AuditSink } from "./server/audit.js";
 import { createMetrics } from "./server/metrics.js";
@@ -284,7 +285,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         ...(metrics
           ? [metrics.routes({ authenticate, path: config.metrics.path, token: config.metrics.token })]
           : []),
-        adminRoutes({ storage, authenticate, legacySwitch, audit }),
+        adminRoutes({
+          storage,
+          authenticate,
+          legacySwitch,
+          audit,
+          dns: { providers: config.dns.providers, registry: createDnsProviderRegistry() },
+        }),
+        dashboardRoutes(),
         ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],

@@ -10,16 +10,20 @@ import {
   updateIdentityRecord,
 } from "../../auth/identity-service.js";
 import { LEGACY_METHODS, writeLegacySettings, type LegacySwitch } from "../../auth/legacy-switch.js";
+import type { DnsProviderConfig } from "../../config/resolve.js";
 import { ForbiddenError } from "../../core/errors.js";
-import type { Storage } from "../../storage/storage.js";
+import { configFromLegoEnv } from "../../dns/lego-compat.js";
+import type { DnsProviderRegistry } from "../../dns/registry.js";
+import type { CertificateSummary, Storage } from "../../storage/storage.js";
 import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
 
 /**
- * The admin API: identity records, organisation settings, the audit log. Every route needs the admin
- * permission, which no certificate grant implies. Every change is audited by one onResponse hook (the
- * handler only names what it did), with the outcome taken from the status code.
+ * The admin API: identity records, organisation settings, the audit log, and read-only views of the
+ * certificates and the configured DNS providers. Every route needs the admin permission, which no
+ * certificate grant implies. Every change is audited by one onResponse hook (the handler only names what
+ * it did), with the outcome taken from the status code.
  */
 const identityBody = z.strictObject({
   name: z.string().min(1).max(200),
@@ -57,10 +61,85 @@ export interface AdminRouteDeps {
     | "deleteIdentity"
     | "listAudit"
     | "putValue"
+    | "listCertificates"
   >;
   authenticate: Authenticate;
   legacySwitch: LegacySwitch;
   audit: AuditSink;
+  /** The configured DNS providers and the registry that knows their secret fields; absent = none. */
+  dns?: { providers: readonly DnsProviderConfig[]; registry: Pick<DnsProviderRegistry, "get"> };
+}
+
+export const REDACTED = "[redacted]";
+
+/** A configured DNS provider as the admin API shows it: every secret field replaced by `[redacted]`. */
+export interface DnsProviderView {
+  id: string;
+  type: string;
+  /** Zone suffixes routed to this provider; empty = every name. */
+  zones: string[];
+  propagationTimeoutMs: number | null;
+  propagationIntervalMs: number | null;
+  /** Where it was configured (`dns.providers.0`, `letsEncrypt.dnsProvider`). */
+  source: string;
+  config: Record<string, unknown>;
+}
+
+/**
+ * Redacts by the provider definition's `secretFields`, the same marking the registry documents for
+ * logs. lego-style credentials are first mapped onto the provider's own keys (unknown variables are
+ * dropped), so they are redacted by the same list. A provider the registry does not know (start-up
+ * refuses those) shows no config at all.
+ */
+export function describeDnsProviders(
+  providers: readonly DnsProviderConfig[],
+  registry: Pick<DnsProviderRegistry, "get">,
+): DnsProviderView[] {
+  return providers.map((p) => {
+    const def = registry.get(p.type);
+    let config: Record<string, unknown> = {};
+    if (def) {
+      const raw = p.legoEnv ? configFromLegoEnv(def, p.legoEnv) : p.config;
+      config = Object.fromEntries(
+        Object.entries(raw).map(([key, value]) => [key, def.secretFields.includes(key) ? REDACTED : value]),
+      );
+    }
+    return {
+      id: p.id,
+      type: def?.id ?? p.type,
+      zones: [...p.zones],
+      propagationTimeoutMs: p.propagationTimeoutMs ?? null,
+      propagationIntervalMs: p.propagationIntervalMs ?? null,
+      source: p.path,
+      config,
+    };
+  });
+}
+
+/** What the admin API shows of a certificate: metadata only, never PEM bodies or keys. */
+function presentCertificate(c: CertificateSummary) {
+  const f = c.lastFailure;
+  return {
+    id: c.id,
+    names: c.names,
+    issuerId: c.issuerId,
+    keyType: c.keyType,
+    custody: c.custody,
+    serial: c.serial,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    renewAt: c.renewAt.toISOString(),
+    version: c.version,
+    lastFailure: f
+      ? {
+          code: f.code,
+          message: f.message,
+          at: f.at.toISOString(),
+          failureCount: f.failureCount,
+          nextAttemptAt: f.nextAttemptAt?.toISOString() ?? null,
+        }
+      : null,
+  };
 }
 
 interface AdminAction {
@@ -76,6 +155,7 @@ declare module "fastify" {
 }
 
 export function adminRoutes(deps: AdminRouteDeps) {
+  const dnsProviders = deps.dns ? describeDnsProviders(deps.dns.providers, deps.dns.registry) : [];
   return async (app: FastifyInstance) => {
     const requireAdmin = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal> => {
       const principal = await deps.authenticate(authRequestOf(request), requestSignal(reply));
@@ -158,6 +238,17 @@ export function adminRoutes(deps: AdminRouteDeps) {
         return { ...presentIdentity(record), clientSecret };
       },
     );
+
+    app.get("/api/admin/certificates", async (request, reply) => {
+      await requireAdmin(request, reply);
+      const certificates = await deps.storage.listCertificates(requestSignal(reply));
+      return { certificates: certificates.map(presentCertificate) };
+    });
+
+    app.get("/api/admin/dns-providers", async (request, reply) => {
+      await requireAdmin(request, reply);
+      return { providers: dnsProviders };
+    });
 
     app.get("/api/admin/settings", async (request, reply) => {
       await requireAdmin(request, reply);
