@@ -210,13 +210,16 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       acmeDefault = "letsencrypt";
     }
     if (le.dnsProvider) {
+      const legoEnv = le.dnsCredentials ?? {};
       dnsProviders.push({
         id: "letsencrypt-dns",
         type: le.dnsProvider,
         config: {},
-        legoEnv: le.dnsCredentials ?? {},
+        legoEnv,
         zones: [],
         path: "letsEncrypt.dnsProvider",
+        propagationTimeoutMs: legoSeconds(legoEnv, "_PROPAGATION_TIMEOUT", issues),
+        propagationIntervalMs: legoSeconds(legoEnv, "_POLLING_INTERVAL", issues),
       });
     }
   }
@@ -323,4 +326,25 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     metrics: file.metrics,
     logLevel: file.logging.level,
   };
+}
+
+/**
+ * lego's shared per-provider timing variables (`CLOUDFLARE_PROPAGATION_TIMEOUT=300`,
+ * `GCE_POLLING_INTERVAL=5`): whole seconds, as lego reads them, or a duration such as `2m`.
+ */
+function legoSeconds(
+  env: Readonly<Record<string, string>>,
+  suffix: string,
+  issues: { path: string; message: string }[],
+): number | undefined {
+  const name = Object.keys(env).find((k) => k.endsWith(suffix) && env[k] !== "");
+  if (name === undefined) return undefined;
+  const value = env[name]!.trim();
+  if (/^\d+$/.test(value) && Number(value) > 0) return Number(value) * 1000;
+  if (/^\d+(ms|s|m|h)$/.test(value) && parseDuration(value) > 0) return parseDuration(value);
+  issues.push({
+    path: `letsEncrypt.dnsCredentials.${name}`,
+    message: `must be a positive number of seconds (or a duration such as 2m), got "${value}"`,
+  });
+  return undefined;
 }

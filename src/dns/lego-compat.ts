@@ -8,7 +8,8 @@ import type { z } from "zod";
  * definition's `legoEnv` table. Values arrive as strings, so a key whose schema is a number or boolean
  * is converted; anything unparseable is passed through for the schema to reject with a clear message.
  * Variables the provider does not know are dropped: lego configs commonly carry shared ones
- * (`*_TTL`, `*_HTTP_TIMEOUT`, `*_PROPAGATION_TIMEOUT`, …) that mean nothing here.
+ * (`*_TTL`, `*_HTTP_TIMEOUT`, …) that mean nothing here. `*_PROPAGATION_TIMEOUT` and
+ * `*_POLLING_INTERVAL` do: config/resolve.ts turns them into the propagation check's timing.
  */
 export function configFromLegoEnv(
   definition: Pick<DnsProviderDefinition<unknown>, "legoEnv" | "schema">,

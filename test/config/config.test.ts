@@ -137,6 +137,28 @@ letsEncrypt:
     expect(c.certificates.renewBeforeDays).toBe(30);
   });
 
+  it("reads lego's propagation timing variables from dnsCredentials", () => {
+    const le = (env: Record<string, string>) =>
+      parseConfig({
+        letsEncrypt: { dnsProvider: "cloudflare", dnsCredentials: { CF_DNS_API_TOKEN: "t", ...env } },
+      });
+    const timed = resolveConfig(
+      le({ CLOUDFLARE_PROPAGATION_TIMEOUT: "300", CLOUDFLARE_POLLING_INTERVAL: "5s" }),
+    );
+    expect(timed.dns.providers[0]).toMatchObject({
+      propagationTimeoutMs: 300_000,
+      propagationIntervalMs: 5_000,
+    });
+    const untimed = resolveConfig(le({}));
+    expect(untimed.dns.providers[0]?.propagationTimeoutMs).toBeUndefined();
+    expect(issuesOf(() => resolveConfig(le({ CF_PROPAGATION_TIMEOUT: "soon" })))).toEqual([
+      {
+        path: "letsEncrypt.dnsCredentials.CF_PROPAGATION_TIMEOUT",
+        message: expect.stringContaining('got "soon"'),
+      },
+    ]);
+  });
+
   it("production by default, and acme.caDirUrl wins", () => {
     const prod = resolveConfig(parseConfig({ letsEncrypt: { email: "a@example.com" } }));
     expect(prod.issuers[0]).toMatchObject({ directoryUrl: LETS_ENCRYPT_PRODUCTION });
