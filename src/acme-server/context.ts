@@ -19,6 +19,8 @@ export interface ProfileContext {
   eab: EabKeys;
   issuer: Issuer;
   identities: Pick<Storage, "getIdentity">;
+  /** Storage locks: the per-account order limit is checked and the order created under one. */
+  locks: Pick<Storage, "tryLock" | "unlock">;
   validator: ChallengeValidator;
   work: BackgroundWork;
   /** One challenge validation attempt (connect, redirects, DNS) may take this long. */

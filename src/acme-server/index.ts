@@ -45,7 +45,7 @@ export interface AcmeServerDeps {
   /** The storage database (the same one Storage uses; see open-database.ts). */
   db: Kysely<Database>;
   /** Key/value for EAB keys and the nonce key; identities for EAB key owners. */
-  storage: Pick<Storage, "getValue" | "putValue" | "deleteValue" | "getIdentity">;
+  storage: Pick<Storage, "getValue" | "putValue" | "deleteValue" | "getIdentity" | "tryLock" | "unlock">;
   /** Issuers by id (the issuer router's `get`): each profile's `issuer` must be there. */
   issuers: { get(id: string): Issuer | undefined };
   audit?: (event: AuditEvent) => Promise<void>;
@@ -109,6 +109,7 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
         eab,
         issuer: deps.issuers.get(profile.issuer)!,
         identities: deps.storage,
+        locks: deps.storage,
         validator,
         work,
         validationTimeoutMs: config.validationTimeout,

@@ -1,11 +1,15 @@
+import { randomUUID } from "node:crypto";
+import { sleep } from "../core/clock.js";
+import type { Storage } from "../storage/storage.js";
 import type { AcmeStore } from "./acme-store.js";
 import type { AcmeProfileConfig } from "./config.js";
 import { problem } from "./problems.js";
 
 /**
- * Per-account limits (counted in the database, so they hold across replicas — approximately: two
- * replicas racing at the limit may both let one more through). Refusals are `rateLimited` (429) with
- * a Retry-After saying when a retry can succeed.
+ * Per-account limits, counted in the database so they hold across replicas. newOrder counts and
+ * creates under a per-account storage lock (`withAccountLock`), so concurrent requests — on one
+ * replica or several — cannot slip past the limit together. Refusals are `rateLimited` (429) with a
+ * Retry-After saying when a retry can succeed.
  */
 const HOUR_MS = 60 * 60_000;
 /** Pending authorizations free up as they are validated or expire; a client should come back soon. */
@@ -47,4 +51,30 @@ export async function checkPendingAuthorizations(
       retryAfter: PENDING_RETRY_SECONDS,
     },
   );
+}
+
+const LOCK_TTL_MS = 30_000;
+/** Longer than any count + insert takes; a request still waiting after this is told to come back. */
+const LOCK_WAIT_MS = 10_000;
+
+/** Run `fn` holding the account's order lock (shared by every replica through storage). */
+export async function withAccountLock<T>(
+  locks: Pick<Storage, "tryLock" | "unlock">,
+  accountId: string,
+  signal: AbortSignal,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const name = `acme-orders:${accountId}`;
+  const owner = randomUUID();
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  while (!(await locks.tryLock(name, owner, LOCK_TTL_MS, signal))) {
+    if (Date.now() > deadline)
+      throw problem("rateLimited", "too many concurrent orders for this account", { retryAfter: 1 });
+    await sleep(20 + Math.random() * 30, signal);
+  }
+  try {
+    return await fn();
+  } finally {
+    await locks.unlock(name, owner);
+  }
 }

@@ -167,6 +167,24 @@ describe("orders in an eab profile", () => {
     expect(limited.nonce).toBeDefined();
   });
 
+  test("concurrent newOrders cannot slip past the per-account limit together", async () => {
+    const c = await account("limited");
+    // nonces first, so the twelve requests reach the server together
+    const nonces = await Promise.all(Array.from({ length: 12 }, () => c.nonce()));
+    const results = await Promise.all(
+      nonces.map((nonce, i) => c.post(c.directory.newOrder!, ids([`burst${i}.example.com`]), { nonce })),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(2);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(10);
+    for (const r of results.filter((x) => x.status === 429)) expect(r.body.type).toBe(PROBLEM("rateLimited"));
+    const kid = c.kid!.split("/").pop()!;
+    const rows = await sql<{
+      n: number;
+    }>`select count(*) as n from acme_orders where account_id = ${kid}`.execute(server.db);
+    expect(Number(rows.rows[0]!.n)).toBe(2);
+  });
+
   test("pending authorizations are limited in a challenge profile", async () => {
     const c = await account("open");
     const order = await c.post(c.directory.newOrder!, ids(["p1.example.com", "p2.example.com"]));

@@ -19,8 +19,12 @@ let b: AcmeTestServer;
 beforeAll(async () => {
   const storage = { url: `${BASE_URL}?schema=${schema}`, encryptionKey: randomBytes(32) };
   const externalUrl = `https://127.0.0.1:${await freePort()}`;
-  a = await startAcmeTestServer({ profiles: [{ name: "default", mode: "eab" }], storage, externalUrl });
-  b = await startAcmeTestServer({ profiles: [{ name: "default", mode: "eab" }], storage, externalUrl });
+  const profiles = [
+    { name: "default", mode: "eab" as const },
+    { name: "limited", mode: "eab" as const, ordersPerHour: 2 },
+  ];
+  a = await startAcmeTestServer({ profiles, storage, externalUrl });
+  b = await startAcmeTestServer({ profiles, storage, externalUrl });
 });
 afterAll(async () => {
   await b?.stop();
@@ -77,4 +81,39 @@ test("nonces, accounts and orders work across replicas; a nonce is single-use ev
   const cert = await toA.post(done.body.certificate as string, "");
   expect(cert.status).toBe(200);
   expect(cert.text).toContain("BEGIN CERTIFICATE");
+});
+
+test("a burst of newOrders across both replicas stays within the per-account limit", async () => {
+  const c = new TestAcmeClient(a.directoryUrl("limited"), a.agent, await newAccountKey());
+  c.route = via(() => a);
+  await c.init();
+  expect((await c.register(await a.acme.eab.create(["*.burst.example.com"]))).status).toBe(201);
+  const clients = [a, b].map((to) => {
+    const x = new TestAcmeClient(a.directoryUrl("limited"), a.agent, c.key);
+    Object.assign(x, { directory: c.directory, kid: c.kid });
+    x.route = via(() => to);
+    return x;
+  });
+  // nonces first, so the requests reach the replicas together
+  const nonces = await Promise.all(Array.from({ length: 16 }, () => c.nonce()));
+  const results = await Promise.all(
+    nonces.map((nonce, i) =>
+      clients[i % 2]!.post(
+        c.directory.newOrder!,
+        { identifiers: [{ type: "dns", value: `n${i}.burst.example.com` }] },
+        { nonce },
+      ),
+    ),
+  );
+  const statuses = results.map((r) => r.status);
+  expect(
+    statuses.filter((s) => s === 201),
+    JSON.stringify(statuses),
+  ).toHaveLength(2);
+  expect(statuses.filter((s) => s === 429)).toHaveLength(14);
+  const accountId = c.kid!.split("/").pop()!;
+  const count = await sql<{
+    n: string;
+  }>`select count(*) as n from acme_orders where account_id = ${accountId}`.execute(a.db);
+  expect(Number(count.rows[0]!.n)).toBe(2);
 });

@@ -10,7 +10,7 @@ import {
 import type { ChallengeRecord, ChallengeType, NewAuthorization } from "../acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { problem, type Subproblem } from "../problems.js";
-import { checkOrderRate, checkPendingAuthorizations } from "../rate-limits.js";
+import { checkOrderRate, checkPendingAuthorizations, withAccountLock } from "../rate-limits.js";
 import { orderObject } from "../resources.js";
 import { requireEnabledOwner } from "./new-account.js";
 
@@ -59,39 +59,44 @@ export async function newOrder(req: SignedAcmeRequest): Promise<AcmeResponse> {
       );
     }
   }
-  const replaces = await checkReplaces(req, payload.replaces);
-  await checkOrderRate(ctx.store, ctx.profile, account.id, now, signal);
-  if (!eabMode)
-    await checkPendingAuthorizations(ctx.store, ctx.profile, account.id, names.length, now, signal);
+  // Check `replaces` and the limits, and create the order, under the account's lock: concurrent
+  // requests (on any replica) cannot pass a limit together or replace one certificate twice.
+  const orderId = await withAccountLock(ctx.locks, account.id, signal, async () => {
+    const replaces = await checkReplaces(req, payload.replaces);
 
-  const authorizations: NewAuthorization[] = names.map((name) => {
-    const id = newId();
-    const wildcard = isWildcard(name);
-    return {
-      id,
+    const authorizations: NewAuthorization[] = names.map((name) => {
+      const id = newId();
+      const wildcard = isWildcard(name);
+      return {
+        id,
+        accountId: account.id,
+        profile: ctx.profile.name,
+        identifier: baseName(name),
+        wildcard,
+        status: eabMode ? "valid" : "pending",
+        expiresAt: new Date(now.getTime() + (eabMode ? VALID_AUTHZ_LIFETIME_MS : PENDING_AUTHZ_LIFETIME_MS)),
+        challenges: eabMode ? [] : challengesFor(id, wildcard),
+      };
+    });
+    const order = {
+      id: newId(),
       accountId: account.id,
       profile: ctx.profile.name,
-      identifier: baseName(name),
-      wildcard,
-      status: eabMode ? "valid" : "pending",
-      expiresAt: new Date(now.getTime() + (eabMode ? VALID_AUTHZ_LIFETIME_MS : PENDING_AUTHZ_LIFETIME_MS)),
-      challenges: eabMode ? [] : challengesFor(id, wildcard),
+      status: eabMode ? ("ready" as const) : ("pending" as const),
+      identifiers: names,
+      authorizationIds: authorizations.map((a) => a.id),
+      expiresAt: new Date(now.getTime() + ORDER_LIFETIME_MS),
+      replaces,
     };
+    await checkOrderRate(ctx.store, ctx.profile, account.id, now, signal);
+    if (!eabMode)
+      await checkPendingAuthorizations(ctx.store, ctx.profile, account.id, names.length, now, signal);
+    await ctx.store.createOrder(order, authorizations, signal);
+    return order.id;
   });
-  const order = {
-    id: newId(),
-    accountId: account.id,
-    profile: ctx.profile.name,
-    status: eabMode ? ("ready" as const) : ("pending" as const),
-    identifiers: names,
-    authorizationIds: authorizations.map((a) => a.id),
-    expiresAt: new Date(now.getTime() + ORDER_LIFETIME_MS),
-    replaces,
-  };
-  await ctx.store.createOrder(order, authorizations, signal);
-  const created = await ctx.store.getOrder(ctx.profile.name, order.id, signal);
+  const created = await ctx.store.getOrder(ctx.profile.name, orderId, signal);
   if (!created) throw problem("serverInternal", "the new order vanished");
-  return { status: 201, location: urls.order(order.id), body: orderObject(created, urls) };
+  return { status: 201, location: urls.order(orderId), body: orderObject(created, urls) };
 }
 
 function parseIdentifiers(input: unknown): string[] {
