@@ -12,7 +12,11 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 for extra in ${CERTFLEET_TEST_PACKAGES:-lego certbot caddy chromium}; do
   case "$extra" in
     lego|certbot|caddy) command -v "$extra" >/dev/null 2>&1 || need+=("$extra") ;;
-    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+    chromium)
+      command -v chromium >/dev/null 2>&1 || need+=(chromium)
+      # certutil: the dashboard test adds the embedded CA to a throwaway NSS database for Chromium
+      command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
+      ;;
   esac
 done
 
