@@ -525,9 +525,7 @@ async function signIn(event) {
   } catch (e) {
     credential.clear();
     showLogin(
-      isAuthError(e)
-        ? `Sign-in refused (${describeError(e)})`
-        : `Could not reach the API: ${describeError(e)}`,
+      isAuthError(e) ? `Sign-in refused (${describeError(e)})` : `Sign-in failed (${describeError(e)})`,
     );
   } finally {
     button.disabled = false;
