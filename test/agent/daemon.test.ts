@@ -55,8 +55,10 @@ describe("agent daemon", () => {
       await waitFor(async () => (await manifest(dir)).serial !== first.serial, 15_000, "the renewal");
       const renewedAt = Date.now();
       expect(renewedAt).toBeGreaterThanOrEqual(new Date(first.renewAt).getTime());
-      const reloads = (await readFile(join(dir, "reloads"), "utf8")).trim().split("\n");
-      expect(reloads.length).toBe(2);
+      // the reload command runs after the files (and the manifest) are in place: wait for it
+      const reloadLines = async () => (await readFile(join(dir, "reloads"), "utf8")).trim().split("\n");
+      await waitFor(async () => (await reloadLines()).length >= 2, 5_000, "the reload after renewal");
+      expect(await reloadLines()).toHaveLength(2);
       const pair = await readPair(join(dir, "cert.pem"), join(dir, "key.pem"));
       expect(pair.matches).toBe(true);
       expect(pair.leaf.serialNumber.toLowerCase()).toBe((await manifest(dir)).serial);
