@@ -36,6 +36,8 @@ export async function serveCommand(options: { config?: string }): Promise<void> 
       `  curl --cacert ${ca} -H "Authorization: APIKey ${certfleet.bootstrapKey.key}" -H "Content-Type: application/json" -d '{"domain":"app.example.internal"}' ${base}/api/certificate`,
     );
   }
+  out.push(`Dashboard (sign in with an admin API key): ${base}/dashboard/`);
+  if (config.acmeServer.enabled) out.push(`ACME directory: ${base}/acme/directory`);
   process.stdout.write(out.join("\n") + "\n");
 
   let stopping = false;

@@ -32,6 +32,26 @@ describe("certfleet serve on its embedded default (a real process)", () => {
     expect(body.certificate).toContain("BEGIN CERTIFICATE");
   });
 
+  it("prints the dashboard and ACME directory URLs, and both answer", async () => {
+    const ca = cf
+      .stdout()
+      .split("\n")
+      .find((l) => l.trim().startsWith("curl "))!
+      .match(/--cacert (\S+)/)![1]!;
+    for (const label of ["Dashboard (sign in with an admin API key): ", "ACME directory: "]) {
+      const url = cf
+        .stdout()
+        .split("\n")
+        .find((l) => l.startsWith(label))
+        ?.slice(label.length);
+      expect(url, label).toMatch(/^https:\/\/localhost:\d+\//);
+      const { stdout } = await run("curl", ["--silent", "--show-error", "--fail", "--cacert", ca, url!], {
+        cwd: cf.dataDir + "/..",
+      });
+      expect(stdout).toMatch(label.startsWith("ACME") ? /"newNonce"/ : /<title>/i);
+    }
+  });
+
   it("issues a verifiable certificate with the documented fields", async () => {
     const res = await cf.post("/api/certificate", { domain: "web.example.com" });
     expect(res.status).toBe(200);
