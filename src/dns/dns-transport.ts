@@ -45,6 +45,36 @@ export function exchange(
     : exchangeUdp(endpoint, message, options);
 }
 
+/**
+ * The part both transports share: one outcome, decided by the first of reply, error, timeout or
+ * abort; the socket is released (by `release`) whichever it was.
+ */
+function settleOnce(
+  endpoint: DnsEndpoint,
+  options: { timeoutMs: number; signal: AbortSignal },
+  reject: (e: Error) => void,
+  resolve: (reply: Buffer) => void,
+  release: () => void,
+): (error: Error | undefined, reply?: Buffer) => void {
+  let settled = false;
+  const done = (error: Error | undefined, reply?: Buffer) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    options.signal.removeEventListener("abort", onAbort);
+    release();
+    if (error) reject(error);
+    else resolve(reply!);
+  };
+  const onAbort = () => done(aborted(options.signal));
+  const timer = setTimeout(
+    () => done(new Error(`no reply from ${formatEndpoint(endpoint)} within ${options.timeoutMs} ms`)),
+    options.timeoutMs,
+  );
+  options.signal.addEventListener("abort", onAbort, { once: true });
+  return done;
+}
+
 function exchangeTcp(
   endpoint: DnsEndpoint,
   message: Buffer,
@@ -54,22 +84,7 @@ function exchangeTcp(
     if (options.signal.aborted) return reject(aborted(options.signal));
     const socket = connect({ host: endpoint.host, port: endpoint.port });
     let received = Buffer.alloc(0);
-    let settled = false;
-    const done = (error: Error | undefined, reply?: Buffer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal.removeEventListener("abort", onAbort);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(reply!);
-    };
-    const onAbort = () => done(aborted(options.signal));
-    const timer = setTimeout(
-      () => done(new Error(`no reply from ${formatEndpoint(endpoint)} within ${options.timeoutMs} ms`)),
-      options.timeoutMs,
-    );
-    options.signal.addEventListener("abort", onAbort, { once: true });
+    const done = settleOnce(endpoint, options, reject, resolve, () => socket.destroy());
     socket.on("connect", () => {
       const prefix = Buffer.alloc(2);
       prefix.writeUInt16BE(message.length, 0);
@@ -101,22 +116,7 @@ function exchangeUdp(
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) return reject(aborted(options.signal));
     const socket = createSocket(isIP(endpoint.host) === 6 ? "udp6" : "udp4");
-    let settled = false;
-    const done = (error: Error | undefined, reply?: Buffer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal.removeEventListener("abort", onAbort);
-      socket.close();
-      if (error) reject(error);
-      else resolve(reply!);
-    };
-    const onAbort = () => done(aborted(options.signal));
-    const timer = setTimeout(
-      () => done(new Error(`no reply from ${formatEndpoint(endpoint)} within ${options.timeoutMs} ms`)),
-      options.timeoutMs,
-    );
-    options.signal.addEventListener("abort", onAbort, { once: true });
+    const done = settleOnce(endpoint, options, reject, resolve, () => socket.close());
     socket.on("message", (reply, from) => {
       // Ignore stray datagrams: wrong port or wrong id.
       if (
