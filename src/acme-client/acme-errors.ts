@@ -54,6 +54,7 @@ export type AcmeStep =
   | "finalize"
   | "download"
   | "renewalInfo"
+  | "revoke"
   /** An authorization or challenge the CA marked `invalid`. */
   | "validation";
 

@@ -1,19 +1,29 @@
-import { createPublicKey } from "node:crypto";
+import { X509Certificate, createPublicKey } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { z } from "zod";
 import { splitPemChain } from "../core/certificate-info.js";
 import type { Clock } from "../core/clock.js";
 import { sleep } from "../core/clock.js";
-import { CertfleetError, UpstreamError, isCertfleetError, throwIfAborted } from "../core/errors.js";
+import {
+  CertfleetError,
+  UpstreamError,
+  ValidationError,
+  isCertfleetError,
+  throwIfAborted,
+} from "../core/errors.js";
 import { parseCsr } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { parseRetryAfter } from "../core/retry.js";
-import type {
-  IssuedCertificate,
-  IssueRequest,
-  Issuer,
-  RenewalInfo,
-  RenewalInfoSource,
+import {
+  alreadyRevokedError,
+  REVOCATION_REASONS,
+  type IssuedCertificate,
+  type IssueRequest,
+  type Issuer,
+  type RenewalInfo,
+  type RenewalInfoSource,
+  type RevocationReason,
+  type Revoker,
 } from "../issuance/issuer.js";
 import { accountStorageId, loadAccount, registerAccount, type AccountStore } from "./acme-account.js";
 import {
@@ -67,7 +77,7 @@ export interface AcmeIssuerDeps {
   options: AcmeIssuerOptions;
 }
 
-export interface AcmeIssuer extends Issuer, RenewalInfoSource {
+export interface AcmeIssuer extends Issuer, RenewalInfoSource, Revoker {
   /** Close idle connections to the CA. Issuance after close() opens new ones. */
   close(): Promise<void>;
 }
@@ -379,6 +389,39 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     return download(session, valid, request.csrPem);
   }
 
+  // --- revocation -----------------------------------------------------------------------------
+
+  /**
+   * RFC 8555 §7.6, signed with the account key (`kid`): the account that ordered a certificate may
+   * revoke it. `alreadyRevoked` becomes `already_revoked`; other problems map as in acme-errors.ts.
+   */
+  async function revokeOnce(certPem: string, reason: RevocationReason, signal: AbortSignal): Promise<void> {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(certPem);
+    } catch (e) {
+      throw new ValidationError("certificate_invalid", "not a valid PEM certificate", {
+        reason: errorText(e),
+      });
+    }
+    const der = cert.raw;
+    const session = await openAccountSession(signal);
+    const url = await session.resourceUrl("revokeCert");
+    throwIfAborted(signal);
+    const res = await session.post(url, {
+      certificate: der.toString("base64url"),
+      reason: REVOCATION_REASONS[reason],
+    });
+    if (res.status === 200) {
+      logger.info({ serial: cert.serialNumber.toLowerCase(), reason }, "acme certificate revoked");
+      return;
+    }
+    if (problemShortType(asProblem(res.data)) === "alreadyRevoked") {
+      throw alreadyRevokedError(asProblem(res.data)?.detail);
+    }
+    throw fail(res, "revoke");
+  }
+
   // --- ARI --------------------------------------------------------------------------------------
 
   async function directory(signal: AbortSignal): Promise<Record<string, unknown>> {
@@ -429,6 +472,14 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
       }
     },
     renewalInfo,
+    async revoke(certPem, reason, signal) {
+      try {
+        throwIfAborted(signal);
+        await revokeOnce(certPem, reason, signal);
+      } catch (e) {
+        throw normalizeError(e, signal);
+      }
+    },
     close: () => transport.close(),
   };
 }

@@ -1,3 +1,4 @@
+import { CertfleetError } from "../core/errors.js";
 import type { KeyType } from "../core/key-types.js";
 
 /**
@@ -46,4 +47,51 @@ export interface RenewalInfo {
 
 export function hasRenewalInfo(issuer: Issuer): issuer is Issuer & RenewalInfoSource {
   return typeof (issuer as Partial<RenewalInfoSource>).renewalInfo === "function";
+}
+
+/** RFC 5280 §5.3.1 CRLReason names and codes (8, removeFromCRL, is not a revocation and is left out). */
+export const REVOCATION_REASONS = {
+  unspecified: 0,
+  keyCompromise: 1,
+  caCompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
+
+export const REVOCATION_REASON_NAMES = Object.keys(REVOCATION_REASONS) as [
+  RevocationReason,
+  ...RevocationReason[],
+];
+
+/** The name of an RFC 5280 reason code, or undefined for a code that is not a revocation reason. */
+export function revocationReasonName(code: number): RevocationReason | undefined {
+  return REVOCATION_REASON_NAMES.find((name) => REVOCATION_REASONS[name] === code);
+}
+
+/**
+ * Optional: an issuer that can revoke a certificate it issued (ACME revokeCert, RFC 8555 §7.6; the
+ * embedded CA's CRL). Revoking a certificate that is already revoked throws CertfleetError
+ * `already_revoked` (409), so a caller retrying after a partial failure can tell it apart from a real
+ * refusal. A certificate this issuer did not issue throws `certificate_not_issued_here` (400).
+ */
+export interface Revoker {
+  revoke(certPem: string, reason: RevocationReason, signal: AbortSignal): Promise<void>;
+}
+
+export function hasRevoke(issuer: Issuer): issuer is Issuer & Revoker {
+  return typeof (issuer as Partial<Revoker>).revoke === "function";
+}
+
+/** The error every Revoker throws for a certificate that is already revoked. */
+export function alreadyRevokedError(internal?: string): CertfleetError {
+  return new CertfleetError("already_revoked", "the certificate is already revoked", {
+    status: 409,
+    internal,
+  });
 }
