@@ -42,7 +42,7 @@ import { VERSION } from "./core/version.js";
 import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
 import { buildHttp01App } from "./server/http01-app.js";
 import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
-import { loadOrCreateMasterKey } from "./storage/master-key.js";
+import { loadMasterKeys } from "./storage/master-key.js";
 import type { Storage } from "./storage/storage.js";
 
 /**
@@ -74,10 +74,14 @@ export interface Runtime {
 export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Promise<Certfleet> {
   const { logger, clock } = rt;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const encryptionKey =
-    config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
+  const keys = await loadMasterKeys(config.storage);
   // the ACME server keeps its own tables in the same database, through the same connection
-  const { storage, db } = openStorageWithDatabase({ url: config.storage.url, encryptionKey, logger });
+  const { storage, db } = openStorageWithDatabase({
+    url: config.storage.url,
+    encryptionKey: keys.current,
+    previousEncryptionKeys: keys.previous,
+    logger,
+  });
   const closers: (() => Promise<void>)[] = [() => storage.close()];
   try {
     await storage.migrate();

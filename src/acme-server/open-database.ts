@@ -22,7 +22,7 @@ export function openStorageWithDatabase(options: CreateStorageOptions): {
   const database = openSqlDatabase(parseStorageUrl(options.url), logger);
   const storage = new SqlStorage({
     database,
-    secretBox: createSecretBox(options.encryptionKey),
+    secretBox: createSecretBox(options.encryptionKey, options.previousEncryptionKeys),
     clock: options.clock ?? systemClock,
     logger,
   });

@@ -3,7 +3,7 @@ import { openStorageWithDatabase } from "../acme-server/open-database.js";
 import { createEabKeys } from "../acme-server/eab.js";
 import { systemClock } from "../core/clock.js";
 import { isCertfleetError } from "../core/errors.js";
-import { loadOrCreateMasterKey } from "../storage/master-key.js";
+import { loadMasterKeys } from "../storage/master-key.js";
 import { loadResolvedConfig } from "./load-config.js";
 
 /**
@@ -19,9 +19,12 @@ export async function acmeEabCreateCommand(opts: {
 }): Promise<number> {
   const config = await loadResolvedConfig(opts.config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const encryptionKey =
-    config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
-  const { storage } = openStorageWithDatabase({ url: config.storage.url, encryptionKey });
+  const keys = await loadMasterKeys(config.storage);
+  const { storage } = openStorageWithDatabase({
+    url: config.storage.url,
+    encryptionKey: keys.current,
+    previousEncryptionKeys: keys.previous,
+  });
   try {
     await storage.migrate();
     const keys = createEabKeys({ kv: storage, clock: systemClock });

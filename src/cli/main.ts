@@ -14,6 +14,7 @@ import {
   settingsLegacyCommand,
 } from "./identity.js";
 import { serveCommand } from "./serve.js";
+import { storageReencryptCommand, storageRotateKeyCommand } from "./storage.js";
 
 /**
  * The `certfleet` command. Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
@@ -166,6 +167,26 @@ acme
   .option("--json", "machine-readable output")
   .action(async (opts: { grant: string[]; config?: string; json?: boolean }) => {
     process.exitCode = await acmeEabCreateCommand(opts);
+  });
+
+const storageCommand = program.command("storage").description("the database and its master key");
+storageCommand
+  .command("rotate-key")
+  .description(
+    "new master key file; re-encrypt every private key and secret under it (stop the server first)",
+  )
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    process.exitCode = await storageRotateKeyCommand(opts);
+  });
+storageCommand
+  .command("reencrypt")
+  .description("re-encrypt every value not yet sealed under the current master key")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    process.exitCode = await storageReencryptCommand(opts);
   });
 
 const settings = program.command("settings").description("organisation settings");

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { createStorage } from "../storage/create-storage.js";
-import { loadOrCreateMasterKey } from "../storage/master-key.js";
+import { loadMasterKeys } from "../storage/master-key.js";
 import type { Storage } from "../storage/storage.js";
 import { loadResolvedConfig } from "./load-config.js";
 
@@ -12,9 +12,12 @@ export async function withConfiguredStorage<T>(
 ): Promise<T> {
   const config = await loadResolvedConfig(configPath);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const encryptionKey =
-    config.storage.encryptionKey ?? (await loadOrCreateMasterKey(config.storage.encryptionKeyFile));
-  const storage = createStorage({ url: config.storage.url, encryptionKey });
+  const keys = await loadMasterKeys(config.storage);
+  const storage = createStorage({
+    url: config.storage.url,
+    encryptionKey: keys.current,
+    previousEncryptionKeys: keys.previous,
+  });
   try {
     await storage.migrate();
     return await fn(storage, config);

@@ -35,7 +35,12 @@ export function applyEnv(
     const varName = fromFile ? name.slice(0, -"_FILE".length) : name;
     const resolved = resolvePath(schema, varName);
     if (!resolved) {
-      issues.push({ path: name, message: "environment variable does not name a configuration key" });
+      issues.push({
+        path: name,
+        message:
+          "environment variable does not name a configuration key (CERTFLEET_* variables set config keys; " +
+          "for ${VAR} interpolation in the file, use a name without the CERTFLEET_ prefix)",
+      });
       continue;
     }
     let raw = rawValue;

@@ -21,7 +21,13 @@ export interface ResolvedConfig {
     bodyLimit: number;
   };
   dataDir: string;
-  storage: { url: string; encryptionKey?: Buffer; encryptionKeyFile: string };
+  storage: {
+    url: string;
+    encryptionKey?: Buffer;
+    encryptionKeyFile: string;
+    /** Earlier master keys, accepted for reading (key rotation). */
+    previousEncryptionKeys: Buffer[];
+  };
   auth: {
     apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
     jwtIssuers: TrustedIssuer[];
@@ -101,6 +107,15 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     if (encryptionKey.length !== 32)
       issues.push({ path: "database.encryptionKey", message: "must be 32 bytes, base64-encoded" });
   }
+  const previousEncryptionKeys = db.previousEncryptionKeys.map((k, i) => {
+    const key = Buffer.from(k, "base64");
+    if (key.length !== 32)
+      issues.push({
+        path: `database.previousEncryptionKeys.${i}`,
+        message: "must be 32 bytes, base64-encoded",
+      });
+    return key;
+  });
 
   // --- auth
   const a = file.auth;
@@ -288,6 +303,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       url,
       encryptionKey,
       encryptionKeyFile: db.encryptionKeyFile ? abs(db.encryptionKeyFile) : join(dataDir, "master.key"),
+      previousEncryptionKeys,
     },
     auth: {
       apiKeys,

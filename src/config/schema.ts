@@ -194,6 +194,10 @@ export const configSchema = z.strictObject({
           "32-byte key encrypting private keys at rest (default <dataDir>/master.key, created on first start)",
         ),
       encryptionKey: z.string().optional().describe("the same key, base64 (secret)"),
+      previousEncryptionKeys: z
+        .array(z.string())
+        .default([])
+        .describe("earlier keys, base64, still accepted for reading during a key rotation (secret)"),
     })
     .prefault({}),
   auth: z
@@ -344,6 +348,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export const SECRET_PATHS = [
   "server.tls.keyPEM",
   "database.encryptionKey",
+  "database.previousEncryptionKeys",
   "auth.psk.key",
   "auth.apiKeys.*.key",
   "letsEncrypt.dnsCredentials",

@@ -11,6 +11,8 @@ export interface CreateStorageOptions {
   url: string;
   /** 32 bytes; see master-key.ts. Encrypts private keys and secret values at rest. */
   encryptionKey: Buffer;
+  /** Earlier master keys, still accepted for reading while values are re-encrypted (key rotation). */
+  previousEncryptionKeys?: readonly Buffer[];
   logger?: Logger;
   /** Decides lock expiry and challenge-token expiry. */
   clock?: Clock;
@@ -21,7 +23,7 @@ export interface CreateStorageOptions {
  * its directory 0700); call `migrate()` before first use.
  */
 export function createStorage(options: CreateStorageOptions): Storage {
-  const secretBox = createSecretBox(options.encryptionKey);
+  const secretBox = createSecretBox(options.encryptionKey, options.previousEncryptionKeys);
   const logger = (options.logger ?? silentLogger()).child({ component: "storage" });
   const database = openSqlDatabase(parseStorageUrl(options.url), logger);
   return new SqlStorage({ database, secretBox, clock: options.clock ?? systemClock, logger });

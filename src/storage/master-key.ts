@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, unlink } from "node:fs/promises";
+import { link, mkdir, open, readFile, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CertfleetError, throwIfAborted } from "../core/errors.js";
 import { MASTER_KEY_BYTES } from "./secret-box.js";
@@ -59,6 +59,62 @@ async function readMasterKey(path: string): Promise<Buffer | undefined> {
     );
   }
   return data;
+}
+
+/**
+ * Every master key the storage should hold: the current one (inline config, or the key file, created
+ * on first start) and the previous ones still accepted for reading — configured ones, plus the files a
+ * `certfleet storage rotate-key` leaves next to the key file (`<file>.previous-*`, and `<file>.next`
+ * when a rotation was interrupted), so no value ever becomes unreadable halfway through a rotation.
+ */
+export async function loadMasterKeys(options: {
+  encryptionKey?: Buffer;
+  encryptionKeyFile: string;
+  previousEncryptionKeys?: readonly Buffer[];
+}): Promise<{ current: Buffer; previous: Buffer[] }> {
+  const current = options.encryptionKey ?? (await loadOrCreateMasterKey(options.encryptionKeyFile));
+  const previous = [...(options.previousEncryptionKeys ?? [])];
+  if (options.encryptionKey === undefined) {
+    for (const path of await rotationFiles(options.encryptionKeyFile)) {
+      const key = await readMasterKey(path);
+      if (key) previous.push(key);
+    }
+  }
+  return { current, previous };
+}
+
+/** `<file>.next` and `<file>.previous-*`, newest previous first. */
+async function rotationFiles(keyFile: string): Promise<string[]> {
+  const dir = dirname(keyFile);
+  const base = basename(keyFile);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const previous = names
+    .filter((n) => n.startsWith(`${base}.previous-`))
+    .sort()
+    .reverse();
+  return [...(names.includes(`${base}.next`) ? [`${base}.next`] : []), ...previous].map((n) => join(dir, n));
+}
+
+/**
+ * Key-file rotation, step by step, each step safe to interrupt: (1) create `<file>.next` (create-once,
+ * so a rerun resumes with the same key), (2) `reencrypt` re-seals every value under it while the old
+ * key stays readable, (3) keep the old key as `<file>.previous-<time>` (hard link), (4) rename
+ * `<file>.next` over `<file>` and sync the directory. Returns the new key and where the old one went.
+ */
+export async function rotateMasterKeyFile(
+  keyFile: string,
+  reencrypt: (next: Buffer, old: Buffer) => Promise<void>,
+  now: Date,
+): Promise<{ key: Buffer; previousFile: string }> {
+  const old = await readMasterKey(keyFile);
+  if (!old) throw new CertfleetError("storage_key_missing", `there is no master key at ${keyFile} to rotate`);
+  const next = await loadOrCreateMasterKey(`${keyFile}.next`);
+  await reencrypt(next, old);
+  const previousFile = `${keyFile}.previous-${now.toISOString().replace(/[:.]/g, "-")}`;
+  await link(keyFile, previousFile);
+  await rename(`${keyFile}.next`, keyFile);
+  await syncDirectory(dirname(keyFile));
+  return { key: next, previousFile };
 }
 
 /** Make the new directory entry durable, not only the file's content. */

@@ -35,6 +35,13 @@ export interface Storage {
   /** Previous versions, newest first. */
   listCertificateHistory(id: string, signal?: AbortSignal): Promise<CertificateRecord[]>;
 
+  /**
+   * Re-seal every encrypted value (private keys, current and history; secret key/values) that is not
+   * sealed under the current master key. Idempotent and safe to interrupt: each row is rewritten on
+   * its own, only if it still holds the envelope that was read.
+   */
+  reencryptSecrets(signal?: AbortSignal): Promise<{ rewritten: number; total: number }>;
+
   // --- key/value (CA material, ACME accounts, settings) ---------------------------------------------
   getValue(namespace: string, key: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Write a value. With `ifAbsent`, an existing value wins and is returned instead (create-once). */

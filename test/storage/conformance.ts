@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sql, type Kysely } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { migrations } from "../../src/storage/migrations/index.js";
+import { createSecretBox } from "../../src/storage/secret-box.js";
 import type { Database } from "../../src/storage/schema.js";
 import type { NewCertificate, NewIdentity, Storage } from "../../src/storage/storage.js";
 
@@ -13,7 +14,9 @@ export interface StorageFixture {
   /** For databases that outlive one connection (every kind except in-memory). */
   sameDatabase?: {
     /** Another Storage on the same database; the suite closes it. Defaults to the same key. */
-    open(encryptionKey?: Buffer): Storage;
+    open(encryptionKey?: Buffer, previousEncryptionKeys?: Buffer[]): Storage;
+    /** The key `storage` was opened with. */
+    encryptionKey: Buffer;
     /** Plain kysely on the same database: sees rows as stored, encrypted. */
     raw: Kysely<Database>;
   };
@@ -36,8 +39,8 @@ export function runStorageConformance(
       if (!fixture.sameDatabase) throw new Error("this fixture must provide sameDatabase");
       return fixture.sameDatabase;
     };
-    const openAgain = (key?: Buffer) => {
-      const other = shared().open(key);
+    const openAgain = (key?: Buffer, previous?: Buffer[]) => {
+      const other = shared().open(key, previous);
       opened.push(other);
       return other;
     };
@@ -508,17 +511,56 @@ export function runStorageConformance(
             ];
             expect(certRows).toHaveLength(2);
             for (const row of certRows) {
-              expect(row.private_key).toMatch(/^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
+              expect(row.private_key).toMatch(/^v2:[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
               expect(JSON.stringify(row)).not.toContain("PRIVATE KEY");
             }
             expect(JSON.stringify(certRows)).not.toContain(pemBody(cert.privateKeyPem ?? ""));
             const kv = await raw.selectFrom("kv").selectAll().orderBy("namespace").execute();
-            expect(kv.map((r) => [r.value.startsWith("v1:"), r.secret])).toEqual([
+            expect(kv.map((r) => [r.value.startsWith("v2:"), r.secret])).toEqual([
               [true, 1],
               [false, 0],
             ]);
             expect(JSON.stringify(kv)).not.toContain("very-secret-value");
             expect(kv[1]?.value).toBe("visible-value");
+          });
+
+          it("re-encrypts every secret under a new key; the old key is then no longer needed", async () => {
+            const oldKey = shared().encryptionKey;
+            const newKey = randomBytes(32);
+            await storage.putCertificate(newCertificate({ id: "r" }));
+            const latest = await storage.putCertificate(newCertificate({ id: "r" })); // one in history
+            await storage.putCertificate(newCertificate({ id: "csr", privateKeyPem: null }));
+            await storage.putValue("acme", "account", "account-secret", { secret: true });
+            await storage.putValue("settings", "plain", "p");
+
+            const rotating = openAgain(newKey, [oldKey]);
+            expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 3, total: 3 });
+            expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 0, total: 3 });
+
+            const { raw } = shared();
+            const sealed = [
+              ...(await raw.selectFrom("certificates").select("private_key").execute()).map(
+                (r) => r.private_key,
+              ),
+              ...(await raw.selectFrom("certificate_history").select("private_key").execute()).map(
+                (r) => r.private_key,
+              ),
+              ...(await raw.selectFrom("kv").select("value").where("secret", "=", 1).execute()).map(
+                (r) => r.value,
+              ),
+            ].filter((v) => v !== null);
+            expect(sealed).toHaveLength(3);
+            const newId = createSecretBox(newKey).keyId;
+            for (const v of sealed) expect(v!.split(":").slice(0, 2)).toEqual(["v2", newId]);
+
+            const newOnly = openAgain(newKey);
+            expect((await newOnly.getCertificate("r"))?.privateKeyPem).toBe(latest.privateKeyPem);
+            expect((await newOnly.listCertificateHistory("r"))[0]?.privateKeyPem).toMatch(/PRIVATE KEY/);
+            expect(await newOnly.getValue("acme", "account")).toBe("account-secret");
+            expect(await newOnly.getValue("settings", "plain")).toBe("p");
+            await expect(openAgain(oldKey).getCertificate("r")).rejects.toMatchObject({
+              code: "storage_decrypt_failed",
+            });
           });
 
           it("another key fails with storage_decrypt_failed; plain data stays readable", async () => {

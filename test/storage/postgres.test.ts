@@ -20,7 +20,12 @@ runStorageConformance("PostgreSQL", async () => {
   const raw = openSqlDatabase(parseStorageUrl(url), silentLogger()).db;
   return {
     storage,
-    sameDatabase: { raw, open: (key = encryptionKey) => createStorage({ url, encryptionKey: key }) },
+    sameDatabase: {
+      raw,
+      encryptionKey,
+      open: (key = encryptionKey, previous = []) =>
+        createStorage({ url, encryptionKey: key, previousEncryptionKeys: previous }),
+    },
     cleanup: async () => {
       await storage.close();
       try {

@@ -18,7 +18,12 @@ runStorageConformance("SQLite file", async () => {
   const raw = openSqlDatabase(parseStorageUrl(url), silentLogger()).db;
   return {
     storage,
-    sameDatabase: { raw, open: (key = encryptionKey) => createStorage({ url, encryptionKey: key }) },
+    sameDatabase: {
+      raw,
+      encryptionKey,
+      open: (key = encryptionKey, previous = []) =>
+        createStorage({ url, encryptionKey: key, previousEncryptionKeys: previous }),
+    },
     cleanup: async () => {
       await storage.close();
       await raw.destroy();
