@@ -1,5 +1,6 @@
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { crlDistributionPointExtension } from "./crl-extensions.js";
 
 /**
  * The extensions each kind of certificate the embedded CA makes carries. Kept apart from the signing
@@ -44,6 +45,8 @@ export interface LeafProfile {
   issuerKeyId: string;
   /** No CN in the subject (e.g. a first name longer than 64 characters): the SAN becomes critical. */
   emptySubject: boolean;
+  /** Where relying parties fetch the issuer's CRL (a cRLDistributionPoints extension), when published. */
+  crlUrl?: string;
 }
 
 /** End entity: not a CA, one extended key usage, the subject's names in subjectAltName. */
@@ -64,5 +67,6 @@ export async function leafExtensions(spkiDer: ArrayBuffer, profile: LeafProfile)
   ];
   // RFC 5280 4.2.1.6: with an empty subject the SAN is critical; an empty SAN is not allowed at all.
   if (san.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(san, profile.emptySubject));
+  if (profile.crlUrl) extensions.push(crlDistributionPointExtension(profile.crlUrl));
   return extensions;
 }

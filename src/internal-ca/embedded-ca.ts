@@ -1,4 +1,9 @@
-import { type KeyObject, createPublicKey, webcrypto } from "node:crypto";
+import {
+  type KeyObject,
+  X509Certificate as NodeX509Certificate,
+  createPublicKey,
+  webcrypto,
+} from "node:crypto";
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 import type { Clock } from "../core/clock.js";
@@ -12,24 +17,32 @@ import {
 } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { normalizeNames } from "../core/names.js";
-import type { IssueRequest, IssuedCertificate, Issuer } from "../issuance/issuer.js";
+import type {
+  IssueRequest,
+  IssuedCertificate,
+  Issuer,
+  RevocationReason,
+  Revoker,
+} from "../issuance/issuer.js";
 import type { Storage } from "../storage/storage.js";
 import { BACKDATE_MS, loadOrCreateHierarchy, randomSerial, toPem, type CaHierarchy } from "./ca-hierarchy.js";
 import { leafExtensions, type LeafProfile } from "./certificate-profiles.js";
+import { createRevocationList } from "./revocation-list.js";
 
 /**
  * The embedded CA: certfleet's zero-configuration issuer. A private root (ECDSA P-384, 10 years) signs
  * one intermediate (ECDSA P-256, 5 years) that signs every leaf. Clients trust `rootPem`.
  *
  * Validity: leaves start one minute in the past (clock skew) and never outlive the intermediate.
- * Concurrency: all methods are safe to call concurrently; nothing is written after start-up.
+ * Concurrency: all methods are safe to call concurrently. After start-up only revocations write (see
+ * revocation-list.ts for how replicas share the revoked serials and the CRL without a lock).
  *
  * Error codes: csr_invalid / csr_weak_key / csr_unsupported_san (see core/keys.ts), csr_names_mismatch,
  * csr_key_type_mismatch, the core/names.ts codes for request names, ip_invalid, uri_invalid,
  * subject_invalid, key_invalid, key_weak, validity_invalid (all 400); internal_ca_corrupt and
  * internal_ca_expired (500) from start-up or when the intermediate has run out.
  */
-export interface EmbeddedCa extends Issuer {
+export interface EmbeddedCa extends Issuer, Revoker {
   readonly id: string;
   /** PEM of the root clients should trust. */
   readonly rootPem: string;
@@ -51,6 +64,13 @@ export interface EmbeddedCa extends Issuer {
     ips: string[],
     options?: { validityDays?: number },
   ): Promise<ServerCertificate>;
+  /**
+   * Revoke a certificate this CA signed: it is listed in every CRL from now on (until it expires).
+   * `certificate_invalid` / `certificate_not_issued_here` (400), `already_revoked` (409).
+   */
+  revoke(certPem: string, reason: RevocationReason, signal: AbortSignal): Promise<void>;
+  /** The intermediate's current CRL, DER (thisUpdate at most a day old, nextUpdate 7 days later). */
+  crl(signal?: AbortSignal): Promise<Uint8Array>;
 }
 
 export interface ClientCertificateRequest {
@@ -89,6 +109,8 @@ export interface EmbeddedCaOptions {
   leafValiditySeconds?: number | undefined;
   /** Default lifetime of `issueServerCertificate` certificates; default 90. */
   serverValidityDays?: number | undefined;
+  /** Written into new leaves as their CRL distribution point (where `crl()` is served). */
+  crlUrl?: string | undefined;
 }
 
 export interface EmbeddedCaDeps {
@@ -120,8 +142,13 @@ export async function createEmbeddedCa(deps: EmbeddedCaDeps, signal?: AbortSigna
     { store: deps.store, clock: deps.clock, logger: deps.logger, name },
     signal,
   );
-  const sign = leafSigner(hierarchy, deps.clock);
+  if (options.crlUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(options.crlUrl)) {
+    throw new ValidationError("crl_url_invalid", "the CRL URL must be an absolute http(s) URL");
+  }
+  const sign = leafSigner(hierarchy, deps.clock, options.crlUrl);
   const logger = deps.logger.child({ issuer: options.id ?? "embedded" });
+  const revocations = createRevocationList({ store: deps.store, hierarchy, clock: deps.clock, logger });
+  const issuerCert = new NodeX509Certificate(hierarchy.intermediatePem);
 
   const ca: EmbeddedCa = {
     id: options.id ?? "embedded",
@@ -219,6 +246,27 @@ export async function createEmbeddedCa(deps: EmbeddedCaDeps, signal?: AbortSigna
       logger.info({ names: dnsNames, ips: addresses }, "embedded CA: issued the server's own certificate");
       return { certPem, chainPem: hierarchy.intermediatePem, privateKeyPem };
     },
+
+    async revoke(certPem, reason, signal) {
+      throwIfAborted(signal);
+      let cert: NodeX509Certificate;
+      try {
+        cert = new NodeX509Certificate(certPem);
+      } catch (e) {
+        throw new ValidationError("certificate_invalid", "not a valid PEM certificate", {
+          reason: e instanceof Error ? e.message : String(e),
+        });
+      }
+      if (!cert.checkIssued(issuerCert) || !cert.verify(issuerCert.publicKey)) {
+        throw new ValidationError("certificate_not_issued_here", "this CA did not issue the certificate");
+      }
+      await revocations.revoke(
+        { serial: cert.serialNumber, reason, notAfter: new Date(cert.validTo) },
+        signal,
+      );
+    },
+
+    crl: (signal) => revocations.crl(signal),
   };
   return ca;
 }
@@ -227,11 +275,15 @@ interface LeafRequest {
   subjectCn: string;
   publicKey: KeyObject;
   validitySeconds: number;
-  profile: Omit<LeafProfile, "rsaKey" | "issuerKeyId" | "emptySubject">;
+  profile: Omit<LeafProfile, "rsaKey" | "issuerKeyId" | "emptySubject" | "crlUrl">;
 }
 
 /** Sign leaves with the intermediate: random serial, backdated start, capped at the intermediate's end. */
-function leafSigner(hierarchy: CaHierarchy, clock: Clock): (request: LeafRequest) => Promise<string> {
+function leafSigner(
+  hierarchy: CaHierarchy,
+  clock: Clock,
+  crlUrl: string | undefined,
+): (request: LeafRequest) => Promise<string> {
   const { cert: issuer, signingKey, keyId } = hierarchy.intermediate;
   return async (request) => {
     const now = clock.now().getTime();
@@ -260,6 +312,7 @@ function leafSigner(hierarchy: CaHierarchy, clock: Clock): (request: LeafRequest
           rsaKey: request.publicKey.asymmetricKeyType === "rsa",
           issuerKeyId: keyId,
           emptySubject: subject.length === 0,
+          ...(crlUrl ? { crlUrl } : {}),
         }),
       },
       webcrypto,
