@@ -172,11 +172,18 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           actor: e.actor,
           subject: e.names.join(","),
           outcome: e.type === "certificate.failed" ? "failure" : "success",
-          reason: e.type === "certificate.failed" ? `${e.code}: ${e.message}` : null,
+          reason:
+            e.type === "certificate.failed"
+              ? `${e.code}: ${e.message}`
+              : e.type === "certificate.revoke"
+                ? e.reason
+                : null,
           data:
             e.type === "certificate.failed"
               ? { id: e.id, issuer: e.issuerId }
-              : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
+              : e.type === "certificate.revoke"
+                ? { id: e.id, issuer: e.issuerId, serial: e.serial, replace: e.replace }
+                : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
         }),
     });
     const scheduler = createRenewalScheduler({

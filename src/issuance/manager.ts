@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { Clock } from "../core/clock.js";
 import { sleep } from "../core/clock.js";
 import { parseCertificate } from "../core/certificate-info.js";
-import { CertfleetError, RateLimitedError, ValidationError, toCertfleetError } from "../core/errors.js";
+import {
+  CertfleetError,
+  RateLimitedError,
+  ValidationError,
+  isCertfleetError,
+  toCertfleetError,
+} from "../core/errors.js";
 import type { KeyType } from "../core/key-types.js";
 import { createCsr, generatePrivateKey, parseCsr } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
@@ -11,7 +17,7 @@ import type { CertificateRecord, Storage } from "../storage/storage.js";
 import { createAriRefresher } from "./ari-refresh.js";
 import { certificateId } from "./certificate-id.js";
 import type { IssuerRouter } from "./issuer-routing.js";
-import { hasRenewalInfo, type Issuer, type RenewalInfo } from "./issuer.js";
+import { hasRenewalInfo, hasRevoke, type Issuer, type RenewalInfo, type RevocationReason } from "./issuer.js";
 import { computeRenewAt, type RenewalPolicy } from "./renewal-window.js";
 import { SingleFlight, waitFor } from "./single-flight.js";
 import { TtlCache } from "./ttl-cache.js";
@@ -29,6 +35,30 @@ export interface CertificateManager {
   renew(request: ObtainRequest & { force?: boolean }, signal?: AbortSignal): Promise<ObtainResult>;
   /** Renew every certificate that is due (the scheduler calls this). Failures are recorded, not thrown. */
   renewDue(signal?: AbortSignal): Promise<{ renewed: number; failed: number }>;
+  /**
+   * Revoke the stored certificate at its issuer and, with `replace` (default), issue its replacement at
+   * once with a fresh key (never the revoked one, whatever `reuseKey` says). Runs under the
+   * certificate's storage lock. `certificate_not_found` (404) when there is no such certificate,
+   * `revocation_unsupported` (422) when its issuer cannot revoke. A certificate the CA already
+   * revoked (a retry after a failed replacement) is not an error: it is recorded and replaced.
+   */
+  revoke(target: RevokeTarget, options: RevokeOptions, signal?: AbortSignal): Promise<RevokeResult>;
+}
+
+/** Which certificate: as a client asks for it, or by stored id. */
+export type RevokeTarget = Pick<ObtainRequest, "names" | "keyType" | "csrPem"> | { id: string };
+
+export interface RevokeOptions {
+  reason: RevocationReason;
+  actor: string | null;
+  /** Issue a replacement now (default true). */
+  replace?: boolean;
+}
+
+export interface RevokeResult {
+  revoked: { id: string; serial: string; reason: RevocationReason };
+  /** The replacement, when `replace`. */
+  replacement?: CertificateRecord;
 }
 
 export interface ObtainRequest {
@@ -54,6 +84,16 @@ export type CertificateEvent =
       issuerId: string;
       serial: string;
       notAfter: Date;
+      actor: string | null;
+    }
+  | {
+      type: "certificate.revoke";
+      id: string;
+      names: string[];
+      issuerId: string;
+      serial: string;
+      reason: RevocationReason;
+      replace: boolean;
       actor: string | null;
     }
   | {
@@ -92,6 +132,9 @@ interface Job {
   /** Issue even if a stored certificate looks fine (forced renewal). */
   force: boolean;
 }
+
+/** Revoked certificates by certificate id: `{serial, reason, at, actor}` of the last revoked version. */
+export const REVOCATION_NAMESPACE = "certificate-revocations";
 
 /** Earliest retry after an error that waiting alone cannot fix. */
 export const NON_RETRYABLE_DELAY_MS = 60 * 60_000;
@@ -144,10 +187,9 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return record.notAfter.getTime() > clock.now().getTime() + Math.min(60_000, lifetime * 0.05);
   }
 
-  /** lock → check again → act. Runs with its own timeout, never the caller's signal. */
-  async function run(job: Job): Promise<CertificateRecord> {
-    const signal = AbortSignal.timeout(policy.issueTimeoutMs);
-    const lockName = `certificate:${job.id}`;
+  /** Hold the certificate's storage lock (the one every order for it takes) while `work` runs. */
+  async function withCertificateLock<T>(id: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    const lockName = `certificate:${id}`;
     while (!(await storage.tryLock(lockName, owner, lockTtl, signal))) {
       await sleep(250 + random() * 250, signal); // another replica is ordering it
     }
@@ -156,14 +198,31 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       lockTtl / 3,
     );
     try {
-      const current = await storage.getCertificate(job.id, signal);
-      const stillNeeded = job.force ? current?.version === job.replacing?.version : !usable(current);
-      if (!stillNeeded && current) return current;
-      return await issue(job, current, signal);
+      return await work();
     } finally {
       clearInterval(keepAlive);
       await storage.unlock(lockName, owner);
     }
+  }
+
+  /** True when this exact version (serial) of the certificate was revoked through `revoke`. */
+  async function isRevoked(record: CertificateRecord | undefined, signal?: AbortSignal): Promise<boolean> {
+    if (!record) return false;
+    const stored = await storage.getValue(REVOCATION_NAMESPACE, record.id, signal);
+    return stored !== undefined && (JSON.parse(stored) as { serial?: string }).serial === record.serial;
+  }
+
+  /** lock → check again → act. Runs with its own timeout, never the caller's signal. */
+  async function run(job: Job): Promise<CertificateRecord> {
+    const signal = AbortSignal.timeout(policy.issueTimeoutMs);
+    return withCertificateLock(job.id, signal, async () => {
+      const current = await storage.getCertificate(job.id, signal);
+      const stillNeeded = job.force
+        ? current?.version === job.replacing?.version
+        : !usable(current) || (await isRevoked(current, signal));
+      if (!stillNeeded && current) return current;
+      return await issue(job, current, signal);
+    });
   }
 
   async function issue(
@@ -175,14 +234,17 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     try {
       let privateKeyPem: string | null = null;
       let csrPem = job.csrPem;
+      // a revoked certificate's key may be compromised: never reuse it, never name it in `replaces`
+      const revoked = await isRevoked(current, signal);
       if (!csrPem) {
         privateKeyPem =
-          policy.reuseKey && current?.privateKeyPem
+          policy.reuseKey && current?.privateKeyPem && !revoked
             ? current.privateKeyPem
             : await generatePrivateKey(job.keyType);
         csrPem = await createCsr(privateKeyPem, job.names);
       }
-      const replaces = current?.ariCertId && hasRenewalInfo(job.issuer) ? current.ariCertId : undefined;
+      const replaces =
+        current?.ariCertId && hasRenewalInfo(job.issuer) && !revoked ? current.ariCertId : undefined;
       const issued = await job.issuer.issue(
         { names: job.names, csrPem, keyType: job.keyType, replaces },
         signal,
@@ -327,7 +389,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     const hot = recent.get(job.id);
     if (hot && usable(hot)) return { record: hot, cached: true };
     const stored = await storage.getCertificate(job.id, signal);
-    if (usable(stored)) {
+    if (usable(stored) && !(await isRevoked(stored, signal))) {
       recent.set(job.id, stored);
       return { record: stored, cached: true };
     }
@@ -398,5 +460,97 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return { renewed, failed };
   }
 
-  return { obtain, renew, renewDue };
+  async function revoke(
+    target: RevokeTarget,
+    options: RevokeOptions,
+    signal?: AbortSignal,
+  ): Promise<RevokeResult> {
+    const id = "id" in target ? target.id : (await describe({ ...target, actor: options.actor })).id;
+    const replace = options.replace ?? true;
+    // like an order, this runs to the end once started: revoked but not replaced would leave a gap
+    const work = AbortSignal.timeout(policy.issueTimeoutMs);
+    const result = withCertificateLock(id, work, async (): Promise<RevokeResult> => {
+      const current = await storage.getCertificate(id, work);
+      if (!current) {
+        throw new CertfleetError("certificate_not_found", "certfleet holds no such certificate", {
+          status: 404,
+        });
+      }
+      const issuer = deps.router.get(current.issuerId);
+      if (!issuer || !hasRevoke(issuer)) {
+        throw new CertfleetError(
+          "revocation_unsupported",
+          `the issuer "${current.issuerId}" cannot revoke certificates`,
+          { status: 422, details: { issuer: current.issuerId } },
+        );
+      }
+      if (!(await isRevoked(current, work))) {
+        try {
+          await issuer.revoke(current.certPem, options.reason, work);
+        } catch (e) {
+          // revoked at the CA by an earlier attempt that did not get to record it: record it now
+          if (!isCertfleetError(e) || e.code !== "already_revoked") throw e;
+          logger.warn({ id, serial: current.serial }, "certificate was already revoked at its issuer");
+        }
+        await storage.putValue(
+          REVOCATION_NAMESPACE,
+          id,
+          JSON.stringify({
+            serial: current.serial,
+            reason: options.reason,
+            at: clock.now().toISOString(),
+            actor: options.actor,
+          }),
+          {},
+          work,
+        );
+      }
+      recent.delete(id);
+      logger.info(
+        {
+          id,
+          names: current.names,
+          issuer: current.issuerId,
+          serial: current.serial,
+          reason: options.reason,
+        },
+        "certificate.revoke",
+      );
+      deps.onEvent?.({
+        type: "certificate.revoke",
+        id,
+        names: current.names,
+        issuerId: current.issuerId,
+        serial: current.serial,
+        reason: options.reason,
+        replace,
+        actor: options.actor,
+      });
+      const revoked = { id, serial: current.serial, reason: options.reason };
+      if (!replace) return { revoked };
+      const csrPem = current.custody === "csr" ? await storage.getValue("csr", id, work) : undefined;
+      if (current.custody === "csr" && !csrPem)
+        throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
+      const replacement = await issue(
+        {
+          id,
+          names: current.names,
+          keyType: current.keyType,
+          csrPem,
+          issuer: deps.router.get(current.issuerId) ?? deps.router.select(current.names),
+          actor: options.actor,
+          replacing: current,
+          force: true,
+        },
+        current,
+        work,
+      );
+      return { revoked, replacement };
+    });
+    // detached like issuance: a caller that gives up stops waiting, the revocation still completes
+    result.catch(() => undefined);
+    return waitFor(result, signal);
+  }
+
+  return { obtain, renew, renewDue, revoke };
 }

@@ -28,7 +28,7 @@ describe("docs/openapi.yaml", () => {
     const app = await buildApp({
       logger: silentLogger(),
       storage: { ping: async () => undefined, appendAudit: async () => undefined },
-      manager: { obtain: unused, renew: unused, renewDue: unused },
+      manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused },
       authenticate: unused,
       authorizeNames: unused,
       audit: Object.assign(async () => undefined, { flush: async () => undefined }),
