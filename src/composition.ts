@@ -36,6 +36,7 @@ import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
+import { caRoutes } from "./server/routes/ca.js";
 import { createAuditSink, type AuditSink } from "./server/audit.js";
 import { createMetrics } from "./server/metrics.js";
 import { VERSION } from "./core/version.js";
@@ -97,6 +98,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         name: embeddedConfig.type === "embedded" ? embeddedConfig.commonName : undefined,
         leafValiditySeconds:
           embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
+        crlUrl: embeddedConfig.type === "embedded" ? embeddedConfig.crlUrl : undefined,
       },
     });
     const caPath = join(config.dataDir, "ca.pem");
@@ -304,6 +306,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           dns: { providers: config.dns.providers, registry: createDnsProviderRegistry() },
         }),
         dashboardRoutes(),
+        caRoutes({ ca: embeddedCa }),
         ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],

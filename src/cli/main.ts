@@ -13,6 +13,7 @@ import {
   identitySetEnabledCommand,
   settingsLegacyCommand,
 } from "./identity.js";
+import { revokeCommand } from "./revoke.js";
 import { serveCommand } from "./serve.js";
 import { storageReencryptCommand, storageRotateKeyCommand } from "./storage.js";
 
@@ -188,6 +189,34 @@ storageCommand
   .action(async (opts: { config?: string; json?: boolean }) => {
     process.exitCode = await storageReencryptCommand(opts);
   });
+
+program
+  .command("revoke")
+  .description(
+    "revoke the certificate for these names at its CA and replace it with one for a fresh key (works beside a running server)",
+  )
+  .option("--domain <name>", "a name of the certificate (repeat for all of them)", collect, [])
+  .option(
+    "--reason <reason>",
+    "RFC 5280 reason: unspecified, keyCompromise, superseded, cessationOfOperation, affiliationChanged, …",
+    "unspecified",
+  )
+  .option("--key-type <type>", "the certificate's key type when several exist for the names")
+  .option("--no-replace", "revoke only; the next request for the names issues a new certificate")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(
+    async (opts: {
+      domain: string[];
+      reason?: string;
+      keyType?: string;
+      replace: boolean;
+      config?: string;
+      json?: boolean;
+    }) => {
+      process.exitCode = await revokeCommand(opts);
+    },
+  );
 
 const settings = program.command("settings").description("organisation settings");
 settings

@@ -78,7 +78,7 @@ export type IssuerConfig =
       challenges: ("http-01" | "dns-01" | "tls-alpn-01")[];
       pollIntervalMs?: number;
     }
-  | { id: string; type: "embedded"; leafValidityMs: number; commonName?: string };
+  | { id: string; type: "embedded"; leafValidityMs: number; commonName?: string; crlUrl?: string };
 
 export interface DnsProviderConfig {
   id: string;
@@ -182,6 +182,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
         id: is.id,
         type: "embedded",
         leafValidityMs: parseDuration(is.leafValidity),
+        crlUrl: is.crlUrl,
         commonName: is.commonName,
       });
     }

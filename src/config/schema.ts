@@ -140,6 +140,12 @@ const embeddedIssuer = z.strictObject({
   type: z.literal("embedded"),
   leafValidity: duration.default("30d").describe("lifetime of issued certificates"),
   commonName: z.string().min(1).optional(),
+  crlUrl: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe(
+      "written into new certificates as their CRL distribution point; certfleet serves the CRL at /ca/intermediate.crl",
+    ),
 });
 
 export const configSchema = z.strictObject({

@@ -7,6 +7,7 @@ import { buildApp } from "../../src/server/app.js";
 import { createMetrics } from "../../src/server/metrics.js";
 import { adminRoutes } from "../../src/server/routes/admin.js";
 import { sessionRoutes } from "../../src/server/routes/session.js";
+import { caRoutes } from "../../src/server/routes/ca.js";
 
 /** docs/openapi.yaml must list exactly the routes the app registers (the ACME server aside). */
 describe("docs/openapi.yaml", () => {
@@ -42,6 +43,7 @@ describe("docs/openapi.yaml", () => {
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),
         sessionRoutes({ authenticate: unused, sessionTokens: {} as never }),
+        caRoutes({ ca: { rootPem: "", crl: unused } }),
         createMetrics({ storage: { listCertificates: unused }, clock: systemClock, version: "0" }).routes({
           authenticate: unused,
           path: "/metrics",

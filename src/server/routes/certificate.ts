@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ForbiddenError, ValidationError } from "../../core/errors.js";
 import { KEY_TYPES } from "../../core/key-types.js";
 import { normalizeNames } from "../../core/names.js";
+import { REVOCATION_REASON_NAMES } from "../../issuance/issuer.js";
 import type { CertificateManager, ObtainResult } from "../../issuance/manager.js";
 import type { AuditSink } from "../audit.js";
 import { parseBody } from "../parse-body.js";
@@ -13,6 +14,8 @@ import { authRequestOf, requestSignal, type Authenticate, type AuthorizeNames } 
  * `{"domain": "example.com"}` (or `domains: [...]`, optional `csr`, `keyType`) → 200 with the leaf,
  * issuer chain, private key (unless CSR mode), validity and whether it came from the cache.
  * POST /api/certificate/renew — force a renewal; outside the renewal window only for admins with force.
+ * POST /api/certificate/revoke — admins only (a shared certificate is on every machine that fetched
+ * it): revoke at the CA and, unless `replace: false`, answer with the replacement (fresh key).
  */
 const body = z.strictObject({
   domain: z.string().optional(),
@@ -24,6 +27,10 @@ const body = z.strictObject({
   keyType: z.enum(KEY_TYPES).optional(),
 });
 const renewBody = body.extend({ force: z.boolean().optional() });
+const revokeBody = body.extend({
+  reason: z.enum(REVOCATION_REASON_NAMES).optional(),
+  replace: z.boolean().optional(),
+});
 
 export interface CertificateRouteDeps {
   manager: CertificateManager;
@@ -94,6 +101,24 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
         signal,
       );
       return present(result);
+    });
+
+    app.post("/api/certificate/revoke", async (request, reply) => {
+      const signal = requestSignal(reply);
+      const principal = await deps.authenticate(authRequestOf(request), signal);
+      const input = parseBody(revokeBody, request.body);
+      const names = namesOf(input);
+      if (!principal.admin)
+        throw new ForbiddenError("admin_required", "revoking a certificate needs the admin permission");
+      const reason = input.reason ?? "unspecified";
+      const result = await deps.manager.revoke(
+        { names, keyType: input.keyType, csrPem: input.csr },
+        { reason, actor: principal.id, replace: input.replace ?? true },
+        signal,
+      );
+      // the manager audits the revocation (certificate.revoke) with the actor
+      if (!result.replacement) return { revoked: true, serial: result.revoked.serial };
+      return present({ record: result.replacement, cached: false });
     });
   };
 }
