@@ -4,13 +4,23 @@ import type { IssuedRecord } from "../acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { jwkSpki } from "../jwk.js";
 import { problem } from "../problems.js";
+import { isCertfleetError, toCertfleetError } from "../../core/errors.js";
+import { hasRevoke, revocationReasonName } from "../../issuance/issuer.js";
 
 /** RFC 5280 CRLReason codes an ACME client may ask for (7 is unused; 8 removeFromCRL is not a revocation). */
 const REASONS = new Set([0, 1, 2, 3, 4, 5, 6, 9, 10]);
 
+/** How long revoking at the upstream issuer may take. */
+const UPSTREAM_TIMEOUT_MS = 60_000;
+
 /**
  * RFC 8555 §7.6 Certificate Revocation. Signed either with `kid` by the account that ordered the
  * certificate, or with `jwk` by the certificate's own key. Anyone else is `unauthorized`.
+ *
+ * The profile's issuer is told first (an upstream ACME CA's revokeCert, or the embedded CA's CRL),
+ * when it can revoke; only then is the revocation recorded here. If the issuer fails, nothing is
+ * recorded and the client gets `serverInternal`, so it can try again. An issuer that says the
+ * certificate is already revoked (an earlier attempt that was not recorded) counts as done.
  */
 export async function revokeCert(req: SignedAcmeRequest): Promise<AcmeResponse> {
   const { ctx, jws, signal } = req;
@@ -33,6 +43,8 @@ export async function revokeCert(req: SignedAcmeRequest): Promise<AcmeResponse> 
   ) {
     throw problem("unauthorized", "the request is not signed by the certificate's key");
   }
+  if (cert.revokedAt) throw problem("alreadyRevoked", "the certificate is already revoked");
+  await revokeAtIssuer(req, cert, reason);
   if (!(await ctx.store.revokeCertificate(cert.id, reason, ctx.clock.now(), signal))) {
     throw problem("alreadyRevoked", "the certificate is already revoked");
   }
@@ -45,6 +57,35 @@ export async function revokeCert(req: SignedAcmeRequest): Promise<AcmeResponse> 
     data: { profile: ctx.profile.name, serial: cert.serial, reason },
   });
   return { status: 200 };
+}
+
+async function revokeAtIssuer(req: SignedAcmeRequest, cert: IssuedRecord, code: number): Promise<void> {
+  const { ctx } = req;
+  if (!hasRevoke(ctx.issuer)) return; // nothing upstream to tell: the local record is the revocation
+  const reason = revocationReasonName(code) ?? "unspecified";
+  try {
+    await ctx.issuer.revoke(
+      cert.certPem,
+      reason,
+      AbortSignal.any([req.signal, AbortSignal.timeout(UPSTREAM_TIMEOUT_MS)]),
+    );
+  } catch (e) {
+    if (isCertfleetError(e) && e.code === "already_revoked") return;
+    const err = toCertfleetError(e);
+    ctx.logger.warn(
+      {
+        profile: ctx.profile.name,
+        serial: cert.serial,
+        issuer: ctx.issuer.id,
+        code: err.code,
+        internal: err.internal,
+      },
+      "revocation at the issuer failed; not recorded",
+    );
+    throw problem("serverInternal", "the certificate could not be revoked at its issuer; try again", {
+      internal: `${err.code}: ${err.internal ?? err.message}`,
+    });
+  }
 }
 
 async function findIssued(req: SignedAcmeRequest, der: Buffer): Promise<IssuedRecord> {
