@@ -528,6 +528,8 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       });
       const revoked = { id, serial: current.serial, reason: options.reason };
       if (!replace) return { revoked };
+      // due now: should the replacement fail, the scheduler retries it on the failure's schedule
+      await storage.rescheduleRenewal(id, current.version, clock.now(), work);
       const csrPem = current.custody === "csr" ? await storage.getValue("csr", id, work) : undefined;
       if (current.custody === "csr" && !csrPem)
         throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
