@@ -2,6 +2,8 @@ import { sleep, type Clock } from "../core/clock.js";
 import { CertfleetError, UpstreamError, throwIfAborted } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { parseRetryAfter } from "../core/retry.js";
+import { randomInt } from "node:crypto";
+import { z } from "zod";
 
 /**
  * The small HTTP client every API-based DNS provider uses, so they all fail the same way:
@@ -302,4 +304,39 @@ export function isOAuthCredentialError(status: number, body: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The per-request timeout every HTTP provider's config offers (`timeoutMs`). */
+export const requestTimeoutSchema = z
+  .number()
+  .int()
+  .positive()
+  .max(120_000)
+  .default(30_000)
+  .describe("Timeout of one API request, in milliseconds");
+
+/** Optimistic-concurrency loops (If-Match, change batches) try this often before giving up. */
+export const MAX_CONFLICT_RETRIES = 8;
+
+/**
+ * After a provider answered "the record set changed under you" (another challenge for the same name
+ * wrote it): wait a short random time and let the caller read and write again — or, after
+ * MAX_CONFLICT_RETRIES attempts, fail with `dns_provider_conflict` naming the provider and zone.
+ */
+export async function backOffAfterConflict(
+  attempt: number,
+  at: { provider: string; zone: string; name: string; internal?: string },
+  signal: AbortSignal,
+): Promise<void> {
+  if (attempt >= MAX_CONFLICT_RETRIES) {
+    throw new UpstreamError(
+      "dns_provider_conflict",
+      `${at.provider}: the TXT set ${at.name} in zone ${at.zone} kept changing under us`,
+      {
+        ...(at.internal !== undefined ? { internal: at.internal } : {}),
+        details: { provider: at.provider, zone: at.zone, attempts: attempt },
+      },
+    );
+  }
+  await sleep(randomInt(20, 100 * attempt), signal).catch(() => throwIfAborted(signal));
 }

@@ -5,7 +5,13 @@ import { z } from "zod";
 import { UpstreamError, throwIfAborted } from "../../../core/errors.js";
 import { defineDnsProvider } from "../../define-provider.js";
 import type { DnsProvider, TxtRecord } from "../../dns-provider.js";
-import { apiUrl, cleanupSignal, createKeyedMutex, createProviderHttp } from "../../http.js";
+import {
+  apiUrl,
+  cleanupSignal,
+  createKeyedMutex,
+  createProviderHttp,
+  requestTimeoutSchema,
+} from "../../http.js";
 import type { DnsProviderDeps } from "../../registry.js";
 
 /**
@@ -52,13 +58,7 @@ export const acmeDnsConfigSchema = z
       .array(z.string().min(1))
       .optional()
       .describe("CIDR ranges allowed to update a newly registered account."),
-    timeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .max(120_000)
-      .default(30_000)
-      .describe("Timeout of one API request, in milliseconds"),
+    timeoutMs: requestTimeoutSchema,
   })
   .refine((c) => c.storagePath !== undefined || c.accounts !== undefined, {
     message: "set storagePath (accounts are registered and saved there) or accounts",

@@ -1,6 +1,4 @@
-import { randomInt } from "node:crypto";
 import { z } from "zod";
-import { sleep } from "../../../core/clock.js";
 import { UpstreamError, throwIfAborted } from "../../../core/errors.js";
 import { defineDnsProvider } from "../../define-provider.js";
 import type { DnsProvider, TxtRecord } from "../../dns-provider.js";
@@ -11,6 +9,8 @@ import {
   createProviderHttp,
   isOAuthCredentialError,
   relativeName,
+  requestTimeoutSchema,
+  backOffAfterConflict,
 } from "../../http.js";
 import type { DnsProviderDeps } from "../../registry.js";
 import { createAzureTokenSource, type AzureAuth } from "./azure-token.js";
@@ -72,13 +72,7 @@ export const azureConfigSchema = z
       .default("https://management.azure.com/")
       .describe("Token audience for Resource Manager."),
     apiVersion: z.string().min(1).default("2018-05-01").describe("Resource Manager API version for DNS"),
-    timeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .max(120_000)
-      .default(30_000)
-      .describe("Timeout of one API request, in milliseconds"),
+    timeoutMs: requestTimeoutSchema,
   })
   .refine((c) => resolveAuthMethod(c) !== "client_secret" || (c.tenantId && c.clientId && c.clientSecret), {
     message: "client secret auth needs tenantId, clientId and clientSecret",
@@ -130,8 +124,6 @@ interface RecordSet {
   etag?: string;
   properties?: { TTL?: number; TXTRecords?: { value: string[] }[] };
 }
-
-const MAX_CONFLICT_RETRIES = 8;
 
 export function createAzureProvider(config: AzureConfig, deps: DnsProviderDeps): DnsProvider {
   const id = "azure";
@@ -226,16 +218,7 @@ export function createAzureProvider(config: AzureConfig, deps: DnsProviderDeps):
           );
         }
         if (response.status === 409 || response.status === 412) {
-          if (attempt >= MAX_CONFLICT_RETRIES) {
-            throw new UpstreamError(
-              "dns_provider_conflict",
-              `azure: the TXT set ${record.name} in zone ${record.zone} kept changing under us`,
-              {
-                details: { provider: id, zone: record.zone, attempts: attempt },
-              },
-            );
-          }
-          await sleep(randomInt(20, 100 * attempt), signal).catch(() => throwIfAborted(signal));
+          await backOffAfterConflict(attempt, { provider: id, zone: record.zone, name: record.name }, signal);
           continue;
         }
         return;

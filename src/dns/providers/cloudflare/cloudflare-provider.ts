@@ -2,7 +2,13 @@ import { z } from "zod";
 import { UpstreamError, throwIfAborted } from "../../../core/errors.js";
 import { defineDnsProvider } from "../../define-provider.js";
 import type { DnsProvider, TxtRecord, ZoneLister } from "../../dns-provider.js";
-import { apiUrl, cleanupSignal, createProviderHttp, type ProviderHttp } from "../../http.js";
+import {
+  apiUrl,
+  cleanupSignal,
+  createProviderHttp,
+  type ProviderHttp,
+  requestTimeoutSchema,
+} from "../../http.js";
 import type { DnsProviderDeps } from "../../registry.js";
 
 /**
@@ -43,13 +49,7 @@ export const cloudflareConfigSchema = z
       .url()
       .default("https://api.cloudflare.com/client/v4")
       .describe("API base URL (override for a proxy or a test double)"),
-    timeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .max(120_000)
-      .default(30_000)
-      .describe("Timeout of one API request, in milliseconds"),
+    timeoutMs: requestTimeoutSchema,
   })
   .refine((c) => c.apiToken !== undefined || (c.apiKey !== undefined && c.apiEmail !== undefined), {
     message: "set apiToken, or apiKey together with apiEmail",

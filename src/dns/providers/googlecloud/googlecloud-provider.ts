@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { z } from "zod";
 import { sleep } from "../../../core/clock.js";
 import { CertfleetError, UpstreamError, throwIfAborted } from "../../../core/errors.js";
@@ -10,6 +9,8 @@ import {
   createKeyedMutex,
   createProviderHttp,
   isOAuthCredentialError,
+  requestTimeoutSchema,
+  backOffAfterConflict,
 } from "../../http.js";
 import type { DnsProviderDeps } from "../../registry.js";
 import {
@@ -66,13 +67,7 @@ export const googleCloudConfigSchema = z
       .url()
       .default("https://dns.googleapis.com/dns/v1")
       .describe("API base URL (override for a proxy or a test double)"),
-    timeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .max(120_000)
-      .default(30_000)
-      .describe("Timeout of one API request, in milliseconds"),
+    timeoutMs: requestTimeoutSchema,
     changePollIntervalMs: z
       .number()
       .int()
@@ -104,8 +99,6 @@ interface Change {
   id: string;
   status: string;
 }
-
-const MAX_CONFLICT_RETRIES = 8;
 
 export function createGoogleCloudProvider(
   config: GoogleCloudConfig,
@@ -234,16 +227,7 @@ export function createGoogleCloudProvider(
           signal,
         });
         if (response.status === 409 || response.status === 412) {
-          if (attempt >= MAX_CONFLICT_RETRIES) {
-            throw new UpstreamError(
-              "dns_provider_conflict",
-              `googlecloud: the TXT set ${record.name} in zone ${record.zone} kept changing under us`,
-              {
-                details: { provider: id, zone: record.zone, attempts: attempt },
-              },
-            );
-          }
-          await sleep(randomInt(20, 100 * attempt), signal).catch(() => throwIfAborted(signal));
+          await backOffAfterConflict(attempt, { provider: id, zone: record.zone, name: record.name }, signal);
           continue;
         }
         await waitDone(base, response.json<Change>(), record, signal);

@@ -5,7 +5,14 @@ import { sleep } from "../../../core/clock.js";
 import { CertfleetError, UpstreamError, throwIfAborted } from "../../../core/errors.js";
 import { defineDnsProvider } from "../../define-provider.js";
 import type { DnsProvider, TxtRecord, ZoneLister } from "../../dns-provider.js";
-import { cleanupSignal, createKeyedMutex, createProviderHttp, type ProviderResponse } from "../../http.js";
+import {
+  cleanupSignal,
+  createKeyedMutex,
+  createProviderHttp,
+  type ProviderResponse,
+  requestTimeoutSchema,
+  backOffAfterConflict,
+} from "../../http.js";
 import type { DnsProviderDeps } from "../../registry.js";
 import { createAwsCredentialSource, isAwsCredentialError, type AwsCredentials } from "./aws-credentials.js";
 import { children, escapeXml, parseXml, textAt, type XmlElement } from "./xml.js";
@@ -76,13 +83,7 @@ export const route53ConfigSchema = z
       .default("https://route53.amazonaws.com")
       .describe("Route 53 API endpoint (override for a proxy or a test double)"),
     stsEndpoint: z.url().optional().describe("STS endpoint for web identity; defaults to the regional one."),
-    timeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .max(120_000)
-      .default(30_000)
-      .describe("Timeout of one API request, in milliseconds"),
+    timeoutMs: requestTimeoutSchema,
     changePollIntervalMs: z
       .number()
       .int()
@@ -109,7 +110,6 @@ export type Route53Config = z.infer<typeof route53ConfigSchema>;
 
 const API = "/2013-04-01";
 const XMLNS = "https://route53.amazonaws.com/doc/2013-04-01/";
-const MAX_CONFLICT_RETRIES = 8;
 /** Route 53 answers 400 (not 429) when throttling. */
 const THROTTLED = ["Throttling", "PriorRequestNotComplete"];
 
@@ -311,17 +311,11 @@ export function createRoute53Provider(
         );
         if (response.status === 400) {
           if (errorCode(response.text) !== "InvalidChangeBatch") fail(response, record.zone, action);
-          if (attempt >= MAX_CONFLICT_RETRIES) {
-            throw new UpstreamError(
-              "dns_provider_conflict",
-              `route53: the TXT set ${record.name} in zone ${record.zone} kept changing under us`,
-              {
-                internal: response.text.slice(0, 2048),
-                details: { provider: id, zone: record.zone, attempts: attempt },
-              },
-            );
-          }
-          await sleep(randomInt(20, 100 * attempt), signal).catch(() => throwIfAborted(signal));
+          await backOffAfterConflict(
+            attempt,
+            { provider: id, zone: record.zone, name: record.name, internal: response.text.slice(0, 2048) },
+            signal,
+          );
           continue;
         }
         const changeId = textAt(xml(response.text, record.zone), "ChangeInfo", "Id")?.replace(
