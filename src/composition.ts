@@ -4,7 +4,6 @@ import type { FastifyInstance } from "fastify";
 import { createAcmeIssuer } from "./acme-client/acme-issuer.js";
 import { createAcmeServer } from "./acme-server/index.js";
 import { eabKeyRoutes } from "./acme-server/eab-api.js";
-import { openStorageWithDatabase } from "./acme-server/open-database.js";
 import { createHttp01Solver } from "./acme-client/http01-solver.js";
 import type { ChallengeSolver } from "./acme-client/challenge-solver.js";
 import type { Authenticator } from "./auth/authenticator.js";
@@ -44,6 +43,7 @@ import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
 import { buildHttp01App } from "./server/http01-app.js";
 import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
 import { loadMasterKeys } from "./storage/master-key.js";
+import { createStorage } from "./storage/create-storage.js";
 import type { Storage } from "./storage/storage.js";
 
 /**
@@ -76,8 +76,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
   const { logger, clock } = rt;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = await loadMasterKeys(config.storage);
-  // the ACME server keeps its own tables in the same database, through the same connection
-  const { storage, db } = openStorageWithDatabase({
+  // one database handle for every seam; each component below gets only the role(s) it needs
+  const storage = createStorage({
     url: config.storage.url,
     encryptionKey: keys.current,
     previousEncryptionKeys: keys.previous,
@@ -90,7 +90,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     // --- issuers
     const embeddedConfig = config.issuers.find((i) => i.type === "embedded")!;
     const embeddedCa = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock,
       logger,
       options: {
@@ -106,7 +106,9 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
 
     const dnsRoutes = buildDnsRoutes(config, rt);
     const resolver = createDnsResolver({ servers: config.dns.resolvers });
-    const solvers: ChallengeSolver[] = [createHttp01Solver({ store: storage, ttlMs: 60 * 60_000 })];
+    const solvers: ChallengeSolver[] = [
+      createHttp01Solver({ store: storage.challenges, ttlMs: 60 * 60_000 }),
+    ];
     if (dnsRoutes.length > 0) {
       solvers.push(
         createDns01Solver({
@@ -132,7 +134,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       issuers.push(
         createAcmeIssuer({
           id: ic.id,
-          store: storage,
+          store: storage.kv,
           solvers,
           logger: logger.child({ issuer: ic.id }),
           clock,
@@ -149,8 +151,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       );
     }
     const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
-    const metrics = config.metrics.enabled ? createMetrics({ storage, clock, version: VERSION }) : undefined;
-    const sink = createAuditSink(storage, logger);
+    const metrics = config.metrics.enabled
+      ? createMetrics({ storage: storage.certificates, clock, version: VERSION })
+      : undefined;
+    const sink = createAuditSink(storage.audit, logger);
     closers.unshift(() => sink.flush());
     // every audited event is also counted (certfleet_events_total)
     const audit: AuditSink = metrics
@@ -163,7 +167,9 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         )
       : sink;
     const manager = createCertificateManager({
-      storage,
+      certificates: storage.certificates,
+      locks: storage.locks,
+      kv: storage.kv,
       router,
       clock,
       logger,
@@ -208,10 +214,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         admin: true,
       });
     }
-    const legacySwitch = createLegacySwitch({ store: storage, clock, logger });
+    const legacySwitch = createLegacySwitch({ store: storage.kv, clock, logger });
     const sessionTokens = config.auth.sessionTokens.enabled
       ? createSessionTokens({
-          store: storage,
+          store: storage.kv,
+          identities: storage.identities,
           legacySwitch,
           clock,
           logger,
@@ -227,14 +234,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     const authenticators: Authenticator[] = [];
     if (sessionTokens) authenticators.push(sessionTokens.authenticator);
     if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
-    authenticators.push(createClientSecretAuthenticator({ store: storage, legacySwitch, logger }));
+    authenticators.push(createClientSecretAuthenticator({ store: storage.identities, legacySwitch, logger }));
     if (clientCaPem) {
       authenticators.push(
         createClientCertificateAuthenticator({
           caBundlePem: clientCaPem,
           trustedProxies: config.auth.clientCertificates.trustedProxies,
           forwardedHeader: config.auth.clientCertificates.forwardedHeader,
-          store: storage,
+          store: storage.identities,
           legacySwitch,
           clock,
           logger,
@@ -248,7 +255,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         fetch: rt.fetch,
         clock,
         logger,
-        store: storage,
+        store: storage.identities,
       });
       authenticators.push(jwt);
     }
@@ -263,7 +270,17 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
 
     // --- ACME server (RFC 8555) on the same listener
     const acme = config.acmeServer.enabled
-      ? createAcmeServer({ config: config.acmeServer, db, storage, issuers: router, audit, logger, clock })
+      ? createAcmeServer({
+          config: config.acmeServer,
+          acme: storage.acme,
+          kv: storage.kv,
+          identities: storage.identities,
+          locks: storage.locks,
+          issuers: router,
+          audit,
+          logger,
+          clock,
+        })
       : undefined;
     if (acme) closers.unshift(() => acme.close());
 
@@ -273,7 +290,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     if (!tls && !config.server.insecureHttp) {
       const ids = defaultServerIdentities(config.server.tls.names, config.server.bind);
       tls = await loadOrIssueEmbeddedTls({
-        store: storage,
+        store: storage.kv,
         ca: embeddedCa,
         clock,
         names: ids.names,
@@ -299,7 +316,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           ? [metrics.routes({ authenticate, path: config.metrics.path, token: config.metrics.token })]
           : []),
         adminRoutes({
-          storage,
+          identities: storage.identities,
+          certificates: storage.certificates,
+          auditLog: storage.audit,
+          kv: storage.kv,
           authenticate,
           legacySwitch,
           audit,
@@ -307,14 +327,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
-        ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
+        ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, identities: storage.identities })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],
     });
     const wantsHttp01 =
       config.server.http01.enabled ??
       config.issuers.some((i) => i.type === "acme" && i.challenges.includes("http-01"));
-    const http01App = wantsHttp01 ? buildHttp01App({ storage, logger }) : undefined;
+    const http01App = wantsHttp01 ? buildHttp01App({ storage: storage.challenges, logger }) : undefined;
 
     return {
       app,

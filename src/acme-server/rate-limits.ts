@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sleep } from "../core/clock.js";
-import type { Storage } from "../storage/storage.js";
-import type { AcmeStore } from "./acme-store.js";
+import type { LockStore } from "../storage/storage.js";
+import type { AcmeStore } from "../storage/acme-store.js";
 import type { AcmeProfileConfig } from "./config.js";
 import { problem } from "./problems.js";
 
@@ -59,7 +59,7 @@ const LOCK_WAIT_MS = 10_000;
 
 /** Run `fn` holding the account's order lock (shared by every replica through storage). */
 export async function withAccountLock<T>(
-  locks: Pick<Storage, "tryLock" | "unlock">,
+  locks: Pick<LockStore, "tryLock" | "unlock">,
   accountId: string,
   signal: AbortSignal,
   fn: () => Promise<T>,

@@ -25,7 +25,7 @@ const out = (json: boolean | undefined, value: unknown, text: string) =>
   process.stdout.write(json ? JSON.stringify(value) + "\n" : text + "\n");
 
 function audit(storage: Storage, event: Omit<AuditEvent, "actor" | "outcome">) {
-  return storage.appendAudit({ ...event, actor: "cli", method: "cli", outcome: "success" });
+  return storage.audit.appendAudit({ ...event, actor: "cli", method: "cli", outcome: "success" });
 }
 
 function parseBinding(pairs: readonly string[]): Record<string, string> {
@@ -52,7 +52,7 @@ export async function identityCreateCommand(
     throw new ValidationError("request_invalid", `--method must be one of ${IDENTITY_METHODS.join(", ")}`);
   }
   return withConfiguredStorage(opts.config, async (storage) => {
-    const { record, clientSecret } = await createIdentityRecord(storage, {
+    const { record, clientSecret } = await createIdentityRecord(storage.identities, {
       name: opts.name,
       method: opts.method as IdentityMethod,
       binding: parseBinding(opts.binding ?? []),
@@ -80,7 +80,7 @@ export async function identityCreateCommand(
 
 export async function identityListCommand(opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    const list = (await storage.listIdentities()).map(presentIdentity);
+    const list = (await storage.identities.listIdentities()).map(presentIdentity);
     out(
       opts.json,
       list,
@@ -99,7 +99,7 @@ export async function identityListCommand(opts: Common): Promise<number> {
 
 export async function identitySetEnabledCommand(id: string, enabled: boolean, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    const record = await updateIdentityRecord(storage, id, { enabled });
+    const record = await updateIdentityRecord(storage.identities, id, { enabled });
     await audit(storage, {
       type: "admin.identity.update",
       subject: id,
@@ -112,7 +112,7 @@ export async function identitySetEnabledCommand(id: string, enabled: boolean, op
 
 export async function identityDeleteCommand(id: string, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    if (!(await storage.deleteIdentity(id))) throw identityNotFound(id);
+    if (!(await storage.identities.deleteIdentity(id))) throw identityNotFound(id);
     await audit(storage, { type: "admin.identity.delete", subject: id });
     out(opts.json, { id, deleted: true }, `deleted ${id}`);
     return 0;
@@ -121,7 +121,7 @@ export async function identityDeleteCommand(id: string, opts: Common): Promise<n
 
 export async function identityRotateSecretCommand(id: string, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    const { record, clientSecret } = await rotateIdentitySecret(storage, id);
+    const { record, clientSecret } = await rotateIdentitySecret(storage.identities, id);
     await audit(storage, { type: "admin.identity.rotate_secret", subject: id });
     out(
       opts.json,
@@ -134,7 +134,7 @@ export async function identityRotateSecretCommand(id: string, opts: Common): Pro
 
 export async function settingsLegacyCommand(enabled: boolean, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    await writeLegacySettings(storage, enabled);
+    await writeLegacySettings(storage.kv, enabled);
     await audit(storage, {
       type: "admin.settings.update",
       subject: "legacyMethodsEnabled",

@@ -42,13 +42,13 @@ describe("X.509 client certificate authenticator", () => {
     rogueStorage = await openStorage();
     const logger = silentLogger();
     ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger,
       options: { name: "fleet CA" },
     });
     rogueCa = await createEmbeddedCa({
-      store: rogueStorage,
+      store: rogueStorage.kv,
       clock: systemClock,
       logger,
       options: { name: "fleet CA" },
@@ -79,11 +79,11 @@ describe("X.509 client certificate authenticator", () => {
       grants: ["uri.example.com"],
     });
 
-    const legacySwitch = createLegacySwitch({ store: storage, clock: systemClock, logger, ttlMs: 0 });
+    const legacySwitch = createLegacySwitch({ store: storage.kv, clock: systemClock, logger, ttlMs: 0 });
     authenticator = createClientCertificateAuthenticator({
       caBundlePem: ca.rootPem + ca.intermediatePem,
       trustedProxies: ["10.0.0.0/24", "::1"],
-      store: storage,
+      store: storage.identities,
       legacySwitch,
       clock,
       logger,
@@ -215,14 +215,14 @@ describe("X.509 client certificate authenticator", () => {
   });
 
   it("refuses certificates at once when the organisation disables the method", async () => {
-    await writeLegacySettings(storage, { certificate: false }, signal);
+    await writeLegacySettings(storage.kv, { certificate: false }, signal);
     try {
       expect(await overMtls(byFingerprint)).toMatchObject({
         code: "unauthenticated",
         reason: "legacy_method_disabled",
       });
     } finally {
-      await writeLegacySettings(storage, true, signal);
+      await writeLegacySettings(storage.kv, true, signal);
     }
     expect((await overMtls(byFingerprint)).principal).toMatchObject({ id: recordFp.id });
   });

@@ -28,7 +28,7 @@ describe("docs/openapi.yaml", () => {
     };
     const app = await buildApp({
       logger: silentLogger(),
-      storage: { ping: async () => undefined, appendAudit: async () => undefined },
+      storage: { ping: async () => undefined },
       manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused },
       authenticate: unused,
       authorizeNames: unused,
@@ -37,7 +37,10 @@ describe("docs/openapi.yaml", () => {
       trustProxy: [],
       plugins: [
         adminRoutes({
-          storage: {} as never,
+          identities: {} as never,
+          certificates: {} as never,
+          auditLog: {} as never,
+          kv: {} as never,
           authenticate: unused,
           legacySwitch: {} as never,
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),

@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { ariCertId } from "../../acme-client/ari.js";
-import type { IssuedRecord } from "../acme-store.js";
+import type { IssuedRecord } from "../../storage/acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { jwkSpki } from "../jwk.js";
 import { problem } from "../problems.js";
