@@ -46,7 +46,7 @@ export interface AcmeServerDeps {
   /** EAB key owners. */
   identities: Pick<IdentityStore, "getIdentity">;
   /** The per-account order limit is checked and the order created under one. */
-  locks: Pick<LockStore, "tryLock" | "unlock">;
+  locks: Pick<LockStore, "tryLock" | "refreshLock" | "unlock">;
   /** Issuers by id (the issuer router's `get`): each profile's `issuer` must be there. */
   issuers: { get(id: string): Issuer | undefined };
   audit?: (event: AuditEvent) => Promise<void>;
