@@ -19,6 +19,8 @@ export interface ResolvedConfig {
     http01: { enabled: boolean | undefined; bind: string; port: number };
     trustProxy: string[];
     bodyLimit: number;
+    /** Milliseconds; see server.* in docs/config.md. */
+    timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
   dataDir: string;
   storage: {
@@ -64,6 +66,8 @@ export interface ResolvedConfig {
   acmeServer: AcmeServerConfig;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
+  /** Settings that load but deserve a start-up warning (each names its key). */
+  warnings: { path: string; message: string }[];
 }
 
 export type IssuerConfig =
@@ -95,6 +99,7 @@ export interface DnsProviderConfig {
 
 export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): ResolvedConfig {
   const issues: { path: string; message: string }[] = [];
+  const warnings: { path: string; message: string }[] = [];
   const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(cwd, p));
   const dataDir = abs(file.dataDir);
 
@@ -124,27 +129,41 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
     return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
   });
-  if (a.psk)
+  // auth.method selects le-cert-server's single method: the other block is not honoured (warned).
+  const shortJwt = a.jwt !== undefined || a.issuerUrl !== undefined;
+  if (a.psk && a.method === "jwt")
+    warnings.push({ path: "auth.psk", message: 'ignored: auth.method is "jwt" (remove the block)' });
+  else if (a.psk)
     apiKeys.push({ name: "psk", key: a.psk.key, keyHash: undefined, grants: undefined, admin: false });
   if (a.method === "psk" && !a.psk)
     issues.push({ path: "auth.psk.key", message: 'required when auth.method is "psk"' });
 
   const jwtIssuers: ResolvedConfig["auth"]["jwtIssuers"] = [...a.issuers];
   const shortIssuer = a.jwt?.issuerUrl ?? a.issuerUrl;
-  if (shortIssuer) {
+  if (shortJwt && a.method === "psk") {
+    warnings.push({
+      path: a.jwt ? "auth.jwt" : "auth.issuerUrl",
+      message: 'ignored: auth.method is "psk" (remove the JWT settings)',
+    });
+  } else if (shortIssuer) {
     const audience = a.jwt?.audience ?? a.audience;
     if (!audience)
       issues.push({
         path: a.jwt ? "auth.jwt.audience" : "auth.audience",
         message: "required with an issuer URL",
       });
+    const domainsClaim = a.jwt?.domainsClaim ?? a.domainsClaim;
+    // le-cert-server gives every valid token every name; so does its config shape here, unless told not to
+    const grantAllNames = a.jwt?.grantAllNames ?? domainsClaim === undefined;
     jwtIssuers.push({
       ...a.jwt,
       kind: a.jwt?.kind,
       issuerUrl: shortIssuer,
       audience: audience ?? "",
       requiredScopes: a.jwt?.requiredScopes ?? a.requiredScopes,
-      domainsClaim: a.jwt?.domainsClaim ?? a.domainsClaim,
+      scopeClaims: a.jwt?.scopeClaims ?? a.scopeClaims,
+      domainsClaim,
+      grantAllNames,
     });
   } else if (a.method === "jwt") {
     issues.push({ path: "auth.jwt.issuerUrl", message: 'required when auth.method is "jwt"' });
@@ -272,6 +291,21 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const serverTimeouts = {
+    request: parseDuration(file.server.requestTimeout),
+    headers: parseDuration(file.server.headersTimeout),
+    keepAlive: parseDuration(file.server.keepAliveTimeout),
+    connection: parseDuration(file.server.connectionTimeout),
+  };
+  if (serverTimeouts.headers === 0)
+    issues.push({ path: "server.headersTimeout", message: "must be more than 0" });
+  if (serverTimeouts.request > 0 && serverTimeouts.headers > serverTimeouts.request)
+    issues.push({ path: "server.headersTimeout", message: "must not be longer than server.requestTimeout" });
+  if (serverTimeouts.connection > 0 && serverTimeouts.connection <= serverTimeouts.keepAlive)
+    issues.push({
+      path: "server.connectionTimeout",
+      message: "must be longer than server.keepAliveTimeout (or 0)",
+    });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -298,6 +332,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
+      timeouts: serverTimeouts,
     },
     dataDir,
     storage: {
@@ -342,6 +377,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     acmeServer: file.acmeServer,
     metrics: file.metrics,
     logLevel: file.logging.level,
+    warnings,
   };
 }
 
