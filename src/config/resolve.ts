@@ -3,6 +3,9 @@ import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
+import type { SshGrant } from "../ssh/ssh-grant.js";
+import type { SshCaOptions } from "../ssh/ssh-ca.js";
+import { resolveSshCa, sshGrantOfFields } from "../ssh/ssh-config.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
 
 /**
@@ -29,7 +32,15 @@ export interface ResolvedConfig {
     previousEncryptionKeys: Buffer[];
   };
   auth: {
-    apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
+    apiKeys: {
+      name: string;
+      key?: string;
+      keyHash?: string;
+      grants?: string[];
+      admin: boolean;
+      /** SSH certificate grant (auth.apiKeys[].ssh*); absent = no SSH certificates. */
+      ssh?: SshGrant;
+    }[];
     jwtIssuers: TrustedIssuer[];
     clientCertificates: {
       enabled: boolean;
@@ -62,6 +73,8 @@ export interface ResolvedConfig {
     issueTimeoutMs: number;
   };
   acmeServer: AcmeServerConfig;
+  /** The SSH CA; undefined when ssh.enabled is false. */
+  ssh: SshCaOptions | undefined;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
 }
@@ -122,7 +135,15 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const apiKeys = a.apiKeys.map((k, i) => {
     if (!k.key === !k.keyHash)
       issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
-    return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
+    const ssh = sshGrantOfFields(k);
+    return {
+      name: k.name,
+      key: k.key,
+      keyHash: k.keyHash,
+      grants: k.grants,
+      admin: k.admin,
+      ...(ssh ? { ssh } : {}),
+    };
   });
   if (a.psk)
     apiKeys.push({ name: "psk", key: a.psk.key, keyHash: undefined, grants: undefined, admin: false });
@@ -272,6 +293,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const ssh = resolveSshCa(file.ssh, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -340,6 +362,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
     },
     acmeServer: file.acmeServer,
+    ssh,
     metrics: file.metrics,
     logLevel: file.logging.level,
   };
