@@ -3,6 +3,9 @@ import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
+import type { SshGrant } from "../ssh/ssh-grant.js";
+import type { SshCaOptions } from "../ssh/ssh-ca.js";
+import { resolveSshCa, sshGrantOfFields } from "../ssh/ssh-config.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
 
 /**
@@ -19,6 +22,8 @@ export interface ResolvedConfig {
     http01: { enabled: boolean | undefined; bind: string; port: number };
     trustProxy: string[];
     bodyLimit: number;
+    /** Milliseconds; see server.* in docs/config.md. */
+    timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
   dataDir: string;
   storage: {
@@ -29,7 +34,15 @@ export interface ResolvedConfig {
     previousEncryptionKeys: Buffer[];
   };
   auth: {
-    apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
+    apiKeys: {
+      name: string;
+      key?: string;
+      keyHash?: string;
+      grants?: string[];
+      admin: boolean;
+      /** SSH certificate grant (auth.apiKeys[].ssh*); absent = no SSH certificates. */
+      ssh?: SshGrant;
+    }[];
     jwtIssuers: TrustedIssuer[];
     clientCertificates: {
       enabled: boolean;
@@ -62,6 +75,8 @@ export interface ResolvedConfig {
     issueTimeoutMs: number;
   };
   acmeServer: AcmeServerConfig;
+  /** The SSH CA; undefined when ssh.enabled is false. */
+  ssh: SshCaOptions | undefined;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
   /** Settings that load but deserve a start-up warning (each names its key). */
@@ -125,7 +140,15 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const apiKeys = a.apiKeys.map((k, i) => {
     if (!k.key === !k.keyHash)
       issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
-    return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
+    const ssh = sshGrantOfFields(k);
+    return {
+      name: k.name,
+      key: k.key,
+      keyHash: k.keyHash,
+      grants: k.grants,
+      admin: k.admin,
+      ...(ssh ? { ssh } : {}),
+    };
   });
   // auth.method selects le-cert-server's single method: the other block is not honoured (warned).
   const shortJwt = a.jwt !== undefined || a.issuerUrl !== undefined;
@@ -289,6 +312,22 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const serverTimeouts = {
+    request: parseDuration(file.server.requestTimeout),
+    headers: parseDuration(file.server.headersTimeout),
+    keepAlive: parseDuration(file.server.keepAliveTimeout),
+    connection: parseDuration(file.server.connectionTimeout),
+  };
+  if (serverTimeouts.headers === 0)
+    issues.push({ path: "server.headersTimeout", message: "must be more than 0" });
+  if (serverTimeouts.request > 0 && serverTimeouts.headers > serverTimeouts.request)
+    issues.push({ path: "server.headersTimeout", message: "must not be longer than server.requestTimeout" });
+  if (serverTimeouts.connection > 0 && serverTimeouts.connection <= serverTimeouts.keepAlive)
+    issues.push({
+      path: "server.connectionTimeout",
+      message: "must be longer than server.keepAliveTimeout (or 0)",
+    });
+  const ssh = resolveSshCa(file.ssh, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -315,6 +354,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
+      timeouts: serverTimeouts,
     },
     dataDir,
     storage: {
@@ -357,6 +397,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
     },
     acmeServer: file.acmeServer,
+    ssh,
     metrics: file.metrics,
     logLevel: file.logging.level,
     warnings,

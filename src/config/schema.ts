@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { acmeServerConfigSchema } from "../acme-server/config.js";
 import { KEY_TYPES } from "../core/key-types.js";
+import { sshApiKeyFields, sshServerSchema } from "../ssh/ssh-config.js";
 
 /**
  * The configuration file schema. Strict everywhere: an unknown key is an error naming its path.
@@ -106,6 +107,7 @@ const apiKey = z.strictObject({
     .optional()
     .describe("names this key may obtain; omitted = all names (warned at start)"),
   admin: z.boolean().default(false),
+  ...sshApiKeyFields,
 });
 
 const dnsProvider = z.strictObject({
@@ -199,6 +201,24 @@ export const configSchema = z.strictObject({
         .int()
         .positive()
         .default(64 * 1024),
+      requestTimeout: duration
+        .default("30s")
+        .describe(
+          "a request (headers and body) must arrive within this; a client that stalls is cut off with 408 (0 disables)",
+        ),
+      headersTimeout: duration
+        .default("10s")
+        .describe("the request headers must arrive within this (at most requestTimeout)"),
+      keepAliveTimeout: duration
+        .default("65s")
+        .describe(
+          "an idle keep-alive connection is closed after this (longer than a load balancer's idle timeout)",
+        ),
+      connectionTimeout: duration
+        .default("120s")
+        .describe(
+          "a connection with no traffic at all is closed after this (0 disables; longer than keepAliveTimeout)",
+        ),
     })
     .prefault({}),
   dataDir: z.string().default("./data").describe("where the SQLite database, master key and CA files live"),
@@ -346,6 +366,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
+  ssh: sshServerSchema.prefault({}),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true).describe("serve Prometheus metrics on the API listener"),
