@@ -114,7 +114,7 @@ describe("a fleet of certificates under one exec plugin", () => {
     await writeFile(join(dir, "next.token"), await sign(3600));
 
     agent = spawnAgent(["agent", "--config", path], { cwd: dir });
-    await waitFor(async () => (await serials(dir)).every(Boolean), 20_000, "every first install");
+    await waitFor(async () => (await serials(dir)).every(Boolean), 60_000, "every first install");
     await waitFor(() => Date.now() > firstExp, 30_000, "the first token's expiry");
     const afterExpiry = await serials(dir);
     await waitFor(
@@ -134,7 +134,7 @@ describe("a fleet of certificates under one exec plugin", () => {
       expect(pair.matches).toBe(true);
       expect(pair.names).toEqual([name]);
     }
-  }, 100_000);
+  }, 150_000);
 
   it("a token that is already stale: 401 token_expired for each loop, one plugin run for all, no 429", async () => {
     const { dir, path, names, sign } = await setUp("1h");
@@ -142,7 +142,7 @@ describe("a fleet of certificates under one exec plugin", () => {
     await writeFile(join(dir, "next.token"), await sign(3600));
 
     agent = spawnAgent(["agent", "--config", path], { cwd: dir });
-    await waitFor(async () => (await serials(dir)).every(Boolean), 20_000, "every certificate installed");
+    await waitFor(async () => (await serials(dir)).every(Boolean), 60_000, "every certificate installed");
     agent.child.kill("SIGTERM");
     const run = await agent.exited;
     expect(run.code, run.stderr).toBe(0);
@@ -158,7 +158,7 @@ describe("a fleet of certificates under one exec plugin", () => {
       expect(pair.matches).toBe(true);
       expect(pair.names).toEqual([name]);
     }
-  }, 60_000);
+  }, 120_000);
 
   it("401 identity_mismatch: a fresh token cannot help, so the plugin is not run again", async () => {
     const { dir, path, sign } = await setUp("1h");
@@ -180,5 +180,5 @@ describe("a fleet of certificates under one exec plugin", () => {
     expect(report.certificates[0]?.error?.code).toBe("identity_mismatch");
     expect(await pluginRuns(dir)).toEqual(["run []"]);
     expect(await denials()).toHaveLength(1); // the first refusal stops the run: no retry, no other certificate
-  }, 60_000);
+  }, 120_000);
 });
