@@ -19,6 +19,8 @@ export interface ResolvedConfig {
     http01: { enabled: boolean | undefined; bind: string; port: number };
     trustProxy: string[];
     bodyLimit: number;
+    /** Milliseconds; see server.* in docs/config.md. */
+    timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
   dataDir: string;
   storage: {
@@ -294,6 +296,21 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const failureWindow = parseDuration(a.failureLimit.window);
   if (failureWindow < 1000 || failureWindow > 86_400_000)
     issues.push({ path: "auth.failureLimit.window", message: "must be between 1s and 24h" });
+  const serverTimeouts = {
+    request: parseDuration(file.server.requestTimeout),
+    headers: parseDuration(file.server.headersTimeout),
+    keepAlive: parseDuration(file.server.keepAliveTimeout),
+    connection: parseDuration(file.server.connectionTimeout),
+  };
+  if (serverTimeouts.headers === 0)
+    issues.push({ path: "server.headersTimeout", message: "must be more than 0" });
+  if (serverTimeouts.request > 0 && serverTimeouts.headers > serverTimeouts.request)
+    issues.push({ path: "server.headersTimeout", message: "must not be longer than server.requestTimeout" });
+  if (serverTimeouts.connection > 0 && serverTimeouts.connection <= serverTimeouts.keepAlive)
+    issues.push({
+      path: "server.connectionTimeout",
+      message: "must be longer than server.keepAliveTimeout (or 0)",
+    });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -320,6 +337,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
+      timeouts: serverTimeouts,
     },
     dataDir,
     storage: {
