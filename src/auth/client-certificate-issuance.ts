@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { ValidationError } from "../core/errors.js";
 import type { ClientCertificate, EmbeddedCa } from "../internal-ca/embedded-ca.js";
-import type { IdentityRecord, Storage } from "../storage/storage.js";
+import type { IdentityRecord, IdentityStore } from "../storage/storage.js";
 import { createIdentityRecord, type IdentityInput } from "./identity-service.js";
 
 /**
