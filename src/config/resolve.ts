@@ -3,6 +3,7 @@ import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
+import type { LogFormat } from "../core/logger.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
 
 /**
@@ -19,6 +20,7 @@ export interface ResolvedConfig {
     http01: { enabled: boolean | undefined; bind: string; port: number };
     trustProxy: string[];
     bodyLimit: number;
+    shutdownTimeoutMs: number;
   };
   dataDir: string;
   storage: {
@@ -64,6 +66,7 @@ export interface ResolvedConfig {
   acmeServer: AcmeServerConfig;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 export type IssuerConfig =
@@ -93,9 +96,14 @@ export interface DnsProviderConfig {
   path: string;
 }
 
-export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): ResolvedConfig {
+/**
+ * `base`: the directory relative paths are resolved against — the config file's directory when there is
+ * a file (so starting from another working directory finds the same data dir and master key), else the
+ * working directory.
+ */
+export function resolveConfig(file: ConfigFile, base: string = process.cwd()): ResolvedConfig {
   const issues: { path: string; message: string }[] = [];
-  const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(cwd, p));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(base, p));
   const dataDir = abs(file.dataDir);
 
   // --- storage
@@ -298,6 +306,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
+      shutdownTimeoutMs: parseDuration(file.server.shutdownTimeout),
     },
     dataDir,
     storage: {
@@ -342,6 +351,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     acmeServer: file.acmeServer,
     metrics: file.metrics,
     logLevel: file.logging.level,
+    logFormat: file.logging.format,
   };
 }
 
