@@ -51,7 +51,7 @@ export async function loadAccount(
 
 /**
  * newAccount (RFC 8555 §7.3) with termsOfServiceAgreed, the contact address and the EAB binding
- * (acme-client adds it when the session has one). Stores and returns the account URL.
+ * (the session adds it when it has one). Stores and returns the account URL.
  */
 export async function registerAccount(
   deps: { store: AccountStore; session: AcmeSession; id: string; email: string | undefined; now: () => Date },
@@ -60,7 +60,8 @@ export async function registerAccount(
   const { session, store, id, email } = deps;
   const url = await session.resourceUrl("newAccount");
   const payload = { termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) };
-  const res = await session.post(url, payload, { asNewAccount: true });
+  // §7.3.1: a repeated newAccount for the same key answers with the existing account
+  const res = await session.post(url, payload, { asNewAccount: true, repeatable: true });
   if (res.status !== 200 && res.status !== 201) {
     throw acmeProblemError(asProblem(res.data), "account", {
       httpStatus: res.status,

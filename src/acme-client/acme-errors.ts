@@ -17,7 +17,7 @@ import { parseRetryAfter } from "../core/retry.js";
  * | acme_error                  | no        | any other 4xx problem (likely a client/CA mismatch)         |
  * | acme_unreachable            | yes       | network or TLS failure, request timeout                     |
  * | acme_timeout                | yes       | polling did not reach a final state in time                 |
- * | acme_no_solver              | no        | no configured solver can answer any offered challenge       |
+ * | acme_no_solver (422)        | no        | no configured solver for a name (checked before ordering) or for any offered challenge |
  * | acme_solver_failed          | yes       | a solver's present/waitReady threw a non-certfleet error    |
  * | acme_certificate_mismatch   | no        | the issued certificate is not for the CSR's key             |
  * | acme_renewal_info_invalid   | yes       | a renewalInfo body that does not follow RFC 9773            |
@@ -42,6 +42,8 @@ export interface AcmeHttpResponse {
   /** Lowercase header names. */
   headers: Record<string, string>;
   data: unknown;
+  /** Sends it took after connection errors, when more than one (see acme-transport.ts). */
+  attempts?: number;
 }
 
 /** Where in the flow a problem arose; it decides the meaning of ambiguous types like `unauthorized`. */
@@ -163,6 +165,34 @@ export function noSolverError(identifier: string, offered: readonly string[]): C
     `no configured challenge solver can answer for ${identifier} (offered: ${offered.join(", ") || "none"})`,
     { retryable: false, status: 422, details: { identifier, offered } },
   );
+}
+
+/**
+ * No configured solver may answer for `name`, found before anything is ordered. The message names the
+ * setting to add: a DNS provider (`dns.providers[]` with `zones` covering the name) for a wildcard or a
+ * dns-01-only issuer, else a challenge type in the issuer's `challenges`.
+ */
+export function missingSolverError(
+  name: string,
+  context: { wildcard: boolean; issuer: string; challenges: readonly string[] },
+): CertfleetError {
+  const domain = context.wildcard ? name.slice(2) : name;
+  const dnsOnly = context.challenges.length === 1 && context.challenges[0] === "dns-01";
+  const message = context.wildcard
+    ? `${name} needs a dns-01 challenge and no DNS provider serves ${domain}: add one under dns.providers (with zones covering ${domain})`
+    : dnsOnly
+      ? `issuer ${context.issuer} allows only dns-01 and no DNS provider serves ${domain}: add one under dns.providers (with zones covering ${domain}) or allow http-01 in the issuer's challenges`
+      : `no challenge solver can answer for ${name} with the challenge types issuer ${context.issuer} allows (${context.challenges.join(", ") || "none"}): add a type to the issuer's challenges or a DNS provider under dns.providers`;
+  return new UpstreamError("acme_no_solver", message, {
+    retryable: false,
+    status: 422,
+    details: {
+      identifier: name,
+      issuer: context.issuer,
+      challenges: [...context.challenges],
+      missing: context.wildcard || dnsOnly ? "dns.providers" : "challenges",
+    },
+  });
 }
 
 function describeCause(e: unknown): string {

@@ -29,6 +29,7 @@ import { accountStorageId, loadAccount, registerAccount, type AccountStore } fro
 import {
   acmeProblemError,
   asProblem,
+  missingSolverError,
   noSolverError,
   problemShortType,
   protocolError,
@@ -42,6 +43,7 @@ import {
   type AcmeChallenge,
   type AcmeOrder,
 } from "./acme-resources.js";
+import { pollDelayMs } from "./acme-retry.js";
 import { createAcmeTransport, type AcmeSession } from "./acme-transport.js";
 import { ariCertId, parseRenewalInfo } from "./ari.js";
 import type { ChallengeSolver, SolverChallenge } from "./challenge-solver.js";
@@ -60,12 +62,19 @@ export interface AcmeIssuerOptions {
   caBundlePem?: string;
   /** Challenge types in order of preference. Wildcards always use dns-01. Default http-01, dns-01, tls-alpn-01. */
   preferredChallenges?: ChallengeType[];
-  /** Delay between polls of an authorization or order (a longer Retry-After wins). Default 2000. */
+  /**
+   * Longest wait between polls of an authorization or order when the CA sends no Retry-After; polls
+   * start after 50 ms and double up to this. The CA's Retry-After always wins. Default 2000.
+   */
   pollIntervalMs?: number;
   /** Give up polling one authorization / order after this long (`acme_timeout`). Default 5 min. */
   pollTimeoutMs?: number;
   /** Per-HTTP-request timeout. Default 30 s. */
   requestTimeoutMs?: number;
+  /** Idle keep-alive connections to the CA are closed after this (a shorter server hint wins). Default 4 s. */
+  keepAliveTimeoutMs?: number;
+  /** Extra sends of a repeatable request after a connection error. Default 2. */
+  connectionRetries?: number;
 }
 
 export interface AcmeIssuerDeps {
@@ -82,9 +91,6 @@ export interface AcmeIssuer extends Issuer, RenewalInfoSource, Revoker {
   close(): Promise<void>;
 }
 
-/** How long renewalInfo() trusts a fetched directory. */
-const DIRECTORY_TTL_MS = 60 * 60_000;
-
 interface PendingChallenge {
   solver: ChallengeSolver;
   challenge: SolverChallenge;
@@ -93,12 +99,13 @@ interface PendingChallenge {
 }
 
 /**
- * An Issuer for any RFC 8555 CA, built on acme-client 5.4 for JWS, EAB and nonces (see
- * acme-transport.ts for what it replaces). One issue() call: account (created once, persisted) →
- * newOrder (with `profile` and ARI `replaces`) → present every challenge, wait until ready, respond,
- * poll → cleanup (always, for every challenge whose present was called) → finalize with the caller's
- * CSR → download and split the chain. The signal is honoured between steps and inside every request
- * and sleep. Error codes: see acme-errors.ts.
+ * An Issuer for any RFC 8555 CA, on certfleet's own small ACME client (acme-transport.ts: JWS on jose,
+ * EAB, nonces, keep-alive, connection retries). One issue() call: check that every name has a solver
+ * (before anything is ordered) → account (created once, persisted) → newOrder (with `profile` and ARI
+ * `replaces`) → present every challenge, wait until ready, respond, poll → cleanup (always, for every
+ * challenge whose present was called) → finalize with the caller's CSR → download and split the chain.
+ * Each phase is logged at info. Polls follow the CA's Retry-After, else a short backoff (acme-retry.ts).
+ * The signal is honoured between steps and inside every request and sleep. Error codes: acme-errors.ts.
  */
 export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
   const { id, store, solvers, logger, clock, options } = deps;
@@ -106,12 +113,14 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     directoryUrl: options.directoryUrl,
     caBundlePem: options.caBundlePem,
     requestTimeoutMs: options.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    connectionRetries: options.connectionRetries,
+    logger,
   });
   const accountId = accountStorageId(options.directoryUrl, options.email);
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
   const pollTimeoutMs = options.pollTimeoutMs ?? 5 * 60_000;
   const preferred = options.preferredChallenges ?? ["http-01", "dns-01", "tls-alpn-01"];
-  let directoryCache: { value: Record<string, unknown>; at: number } | undefined;
 
   const now = () => clock.now();
 
@@ -134,7 +143,7 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
 
   async function openAccountSession(signal: AbortSignal): Promise<AcmeSession> {
     const account = await loadAccount(store, accountId, signal);
-    const session = transport.openSession(
+    const session = await transport.openSession(
       { keyPem: account.keyPem, url: account.url, eab: options.eab },
       signal,
     );
@@ -164,7 +173,9 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
         ...(options.profile ? { profile: options.profile } : {}),
         ...(replaces ? { replaces } : {}),
       };
-      const res = await session.post(newOrderUrl, payload);
+      // Repeatable: if a lost connection hides a created order, the repeat makes a second pending order
+      // that simply expires unused (no certificate, no duplicate-certificate limit spent).
+      const res = await session.post(newOrderUrl, payload, { repeatable: true });
       if (res.status === 201) {
         const url = res.headers["location"];
         if (!url) throw protocolError("the ACME CA did not return an order URL");
@@ -200,7 +211,7 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     return { value: parse(schema, res.data, step), res };
   }
 
-  /** POST-as-GET `url` until `done(status)`; waits pollIntervalMs or a longer Retry-After in between. */
+  /** POST-as-GET `url` until `done(status)`; waits the CA's Retry-After, else a short backoff (acme-retry.ts). */
   async function pollUntil<T extends { status: string }>(
     session: AcmeSession,
     url: string,
@@ -210,11 +221,11 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     signal: AbortSignal,
   ): Promise<T> {
     const deadline = performance.now() + pollTimeoutMs;
-    for (;;) {
+    for (let poll = 1; ; poll++) {
       const { value, res } = await fetchResource(session, url, step, schema);
       if (done(value.status)) return value;
       const retryAfterSeconds = parseRetryAfter(res.headers["retry-after"], now());
-      const delay = Math.max(pollIntervalMs, (retryAfterSeconds ?? 0) * 1000);
+      const delay = pollDelayMs(poll, retryAfterSeconds, pollIntervalMs);
       if (performance.now() + delay > deadline) {
         throw new UpstreamError("acme_timeout", `the ACME CA did not finish the ${step} in time`, {
           retryable: true,
@@ -226,11 +237,34 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     }
   }
 
+  /**
+   * Before anything is ordered: every name needs a solver for a challenge type it may use (dns-01 for
+   * a wildcard, else the preferred types) that covers it. Throws `acme_no_solver` (422) naming the
+   * setting to add, so a configuration mistake costs no order at the CA.
+   *
+   * Skipped for an issuer with no solvers at all or with an external account binding: such CAs (an
+   * upstream certfleet in eab mode, commercial CAs with pre-validated domains) may hand out orders
+   * whose authorizations are already valid, which need no solver. For them a missing solver is found
+   * when an authorization actually asks for a challenge (`acme_no_solver` too, after ordering).
+   */
+  function checkSolvers(names: readonly string[]): void {
+    if (solvers.length === 0 || options.eab) return;
+    for (const name of names) {
+      const wildcard = name.startsWith("*.");
+      const domain = wildcard ? name.slice(2) : name;
+      const candidates: readonly ChallengeType[] = wildcard ? ["dns-01"] : preferred;
+      const usable = candidates.some((type) =>
+        solvers.some((s) => s.type === type && (s.covers?.(domain) ?? true)),
+      );
+      if (!usable) throw missingSolverError(name, { wildcard, issuer: id, challenges: candidates });
+    }
+  }
+
   function pickChallenge(authz: AcmeAuthorization): { solver: ChallengeSolver; challenge: AcmeChallenge } {
     const wildcard = authz.wildcard === true;
     const candidates: readonly ChallengeType[] = wildcard ? ["dns-01"] : preferred;
     for (const type of candidates) {
-      const solver = solvers.find((s) => s.type === type);
+      const solver = solvers.find((s) => s.type === type && (s.covers?.(authz.identifier.value) ?? true));
       const challenge = authz.challenges.find((c) => c.type === type && c.token);
       if (solver && challenge) return { solver, challenge };
     }
@@ -250,7 +284,12 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     });
   }
 
-  async function authorize(session: AcmeSession, order: AcmeOrder, signal: AbortSignal): Promise<void> {
+  async function authorize(
+    session: AcmeSession,
+    order: AcmeOrder,
+    names: readonly string[],
+    signal: AbortSignal,
+  ): Promise<void> {
     const presented: PendingChallenge[] = [];
     try {
       const pending: PendingChallenge[] = [];
@@ -282,14 +321,28 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
           await p.solver.present(p.challenge, signal);
         }),
       );
+      const summary = pending.map(
+        (p) => `${p.solver.type} ${p.challenge.wildcard ? "*." : ""}${p.challenge.domain}`,
+      );
+      logger.info({ names, challenges: summary }, "acme challenges presented");
       throwIfAborted(signal);
-      await settleSolvers(pending.map(async (p) => p.solver.waitReady?.(p.challenge, signal)));
-      logger.debug({ challenges: pending.length }, "acme challenges presented");
+      const waiting = pending.filter((p) => p.solver.waitReady);
+      if (waiting.length > 0) {
+        // a DNS propagation wait can take minutes: say so, so a stuck wait is visible
+        logger.info(
+          { names, domains: waiting.map((p) => p.challenge.domain) },
+          "acme waiting for challenge propagation",
+        );
+        await settleSolvers(waiting.map(async (p) => p.solver.waitReady?.(p.challenge, signal)));
+      }
 
+      logger.info({ names, challenges: pending.length }, "acme validating: challenges answered, CA checking");
       for (const p of pending) {
         throwIfAborted(signal);
-        const res = await session.post(p.url, {});
-        if (res.status !== 200) throw fail(res, "challenge", p.challenge.domain);
+        // Repeatable: if the lost first response reached the CA, the repeat may be refused (Pebble
+        // answers "only status pending" once validated); the authorization poll below tells the truth.
+        const res = await session.post(p.url, {}, { repeatable: true });
+        if (res.status !== 200 && (res.attempts ?? 1) === 1) throw fail(res, "challenge", p.challenge.domain);
       }
       for (const p of pending) {
         const authz = await pollUntil(
@@ -329,9 +382,18 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     let order = await pollUntil(session, orderUrl, "order", orderSchema, (s) => s !== "pending", signal);
     if (order.status === "ready") {
       throwIfAborted(signal);
-      const res = await session.post(order.finalize, { csr: csrDerBase64Url(csrPem) });
-      if (res.status !== 200) throw fail(res, "finalize");
-      order = parse(orderSchema, res.data, "order");
+      // Repeatable: when a lost connection hides a finalize the CA accepted, the repeat is refused with
+      // orderNotReady (the order is already processing or valid) and the order is polled below.
+      const res = await session.post(order.finalize, { csr: csrDerBase64Url(csrPem) }, { repeatable: true });
+      if (res.status === 200) {
+        order = parse(orderSchema, res.data, "order");
+      } else if (problemShortType(asProblem(res.data)) === "orderNotReady") {
+        const { value } = await fetchResource(session, orderUrl, "finalize", orderSchema);
+        if (value.status !== "processing" && value.status !== "valid") throw fail(res, "finalize");
+        order = value;
+      } else {
+        throw fail(res, "finalize");
+      }
     }
     if (order.status !== "valid" && order.status !== "invalid") {
       order = await pollUntil(
@@ -376,17 +438,20 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
   }
 
   async function issueOnce(request: IssueRequest, signal: AbortSignal): Promise<IssuedCertificate> {
+    checkSolvers(request.names);
     const session = await openAccountSession(signal);
     const { url, order } = await createOrder(session, request, signal);
-    logger.debug({ names: request.names, order: url }, "acme order created");
+    logger.info({ names: request.names, order: url, status: order.status }, "acme order created");
     if (order.status === "invalid") {
       throw acmeProblemError(order.error ?? { detail: "order is invalid" }, "order", { now: now() });
     }
-    if (order.status === "pending") await authorize(session, order, signal);
+    if (order.status === "pending") await authorize(session, order, request.names, signal);
     throwIfAborted(signal);
     const valid = await finalize(session, url, request.csrPem, signal);
     throwIfAborted(signal);
-    return download(session, valid, request.csrPem);
+    const issued = await download(session, valid, request.csrPem);
+    logger.info({ names: request.names, order: url }, "acme order finalized, certificate downloaded");
+    return issued;
   }
 
   // --- revocation -----------------------------------------------------------------------------
@@ -408,15 +473,19 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     const session = await openAccountSession(signal);
     const url = await session.resourceUrl("revokeCert");
     throwIfAborted(signal);
-    const res = await session.post(url, {
-      certificate: der.toString("base64url"),
-      reason: REVOCATION_REASONS[reason],
-    });
-    if (res.status === 200) {
+    // Repeatable: a repeat of a revocation the CA already did is answered alreadyRevoked (below).
+    const res = await session.post(
+      url,
+      { certificate: der.toString("base64url"), reason: REVOCATION_REASONS[reason] },
+      { repeatable: true },
+    );
+    const revoked = res.status === 200;
+    const type = problemShortType(asProblem(res.data));
+    if (revoked || (type === "alreadyRevoked" && (res.attempts ?? 1) > 1)) {
       logger.info({ serial: cert.serialNumber.toLowerCase(), reason }, "acme certificate revoked");
       return;
     }
-    if (problemShortType(asProblem(res.data)) === "alreadyRevoked") {
+    if (type === "alreadyRevoked") {
       throw alreadyRevokedError(asProblem(res.data)?.detail);
     }
     throw fail(res, "revoke");
@@ -424,20 +493,9 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
 
   // --- ARI --------------------------------------------------------------------------------------
 
-  async function directory(signal: AbortSignal): Promise<Record<string, unknown>> {
-    const at = performance.now();
-    if (directoryCache && at - directoryCache.at < DIRECTORY_TTL_MS) return directoryCache.value;
-    const res = await transport.get(options.directoryUrl, signal);
-    if (res.status !== 200) throw fail(res, "directory");
-    if (typeof res.data !== "object" || res.data === null)
-      throw protocolError("the ACME directory is not JSON");
-    directoryCache = { value: res.data as Record<string, unknown>, at };
-    return directoryCache.value;
-  }
-
   async function renewalInfo(certPem: string, signal: AbortSignal): Promise<RenewalInfo | undefined> {
     try {
-      const base = (await directory(signal))["renewalInfo"];
+      const base = (await transport.directory(signal))["renewalInfo"];
       if (typeof base !== "string") return undefined;
       let certId: string;
       try {
@@ -508,7 +566,7 @@ function normalizeError(e: unknown, signal: AbortSignal): CertfleetError {
       : new CertfleetError("aborted", "operation was cancelled", { status: 499, cause: signal.reason });
   }
   if (isCertfleetError(e)) return e;
-  // acme-client throws plain Errors for a missing directory resource or an unreadable directory.
+  // anything else thrown while talking to the CA (e.g. an unusable account key) is a protocol problem
   return protocolError("the ACME CA answered something certfleet cannot use", errorText(e));
 }
 

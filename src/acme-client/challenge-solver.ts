@@ -8,6 +8,11 @@ export interface ChallengeSolver {
   /** Optional: wait until the CA will see the answer (DNS propagation). */
   waitReady?(challenge: SolverChallenge, signal: AbortSignal): Promise<void>;
   cleanup(challenge: SolverChallenge): Promise<void>;
+  /**
+   * Optional: whether this solver can answer for `domain` at all (e.g. a DNS provider serves its zone).
+   * Checked before an order is created; a solver without it is taken to cover every domain.
+   */
+  covers?(domain: string): boolean;
 }
 
 export interface SolverChallenge {

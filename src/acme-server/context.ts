@@ -20,7 +20,7 @@ export interface ProfileContext {
   issuer: Issuer;
   identities: Pick<Storage, "getIdentity">;
   /** Storage locks: the per-account order limit is checked and the order created under one. */
-  locks: Pick<Storage, "tryLock" | "unlock">;
+  locks: Pick<Storage, "tryLock" | "refreshLock" | "unlock">;
   validator: ChallengeValidator;
   work: BackgroundWork;
   /** One challenge validation attempt (connect, redirects, DNS) may take this long. */

@@ -5,7 +5,7 @@ import { ValidationError } from "../core/errors.js";
 import { normalizeName } from "../core/names.js";
 import type { Storage } from "../storage/storage.js";
 import { canonicalPublicJwk, jwkThumbprint } from "./jwk.js";
-import { parseJwsEnvelope } from "./jws.js";
+import { parseJwsEnvelope, requireSignature } from "./jws.js";
 import { problem } from "./problems.js";
 
 /**
@@ -100,6 +100,7 @@ export async function verifyExternalAccountBinding(
   const refuse = (internal: string) =>
     problem("unauthorized", "the external account binding is not valid", { internal });
   if (!EAB_ALGORITHMS.includes(String(header.alg))) throw refuse(`EAB alg ${String(header.alg)}`);
+  requireSignature(jws, "externalAccountBinding");
   if (typeof header.kid !== "string") throw problem("malformed", "the external account binding has no kid");
   if (header.url !== ctx.newAccountUrl) throw refuse("EAB url is not the newAccount URL");
   if ("nonce" in header) throw problem("malformed", "the external account binding must not carry a nonce");

@@ -45,7 +45,10 @@ export interface AcmeServerDeps {
   /** The storage database (the same one Storage uses; see open-database.ts). */
   db: Kysely<Database>;
   /** Key/value for EAB keys and the nonce key; identities for EAB key owners. */
-  storage: Pick<Storage, "getValue" | "putValue" | "deleteValue" | "getIdentity" | "tryLock" | "unlock">;
+  storage: Pick<
+    Storage,
+    "getValue" | "putValue" | "deleteValue" | "getIdentity" | "tryLock" | "refreshLock" | "unlock"
+  >;
   /** Issuers by id (the issuer router's `get`): each profile's `issuer` must be there. */
   issuers: { get(id: string): Issuer | undefined };
   audit?: (event: AuditEvent) => Promise<void>;

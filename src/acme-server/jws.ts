@@ -34,6 +34,9 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
 /**
  * The envelope alone: an object with exactly `protected`, `payload`, `signature` (base64url strings)
  * and a protected header that is a JSON object. `what` names it in error messages.
+ *
+ * An empty signature is NOT refused here: the caller checks the algorithm first (so `alg: none` with
+ * no signature is `badSignatureAlgorithm`, RFC 8555 §6.2) and then calls `requireSignature`.
  */
 export function parseJwsEnvelope(
   input: unknown,
@@ -57,12 +60,7 @@ export function parseJwsEnvelope(
     );
   }
   const jws = obj as unknown as FlattenedJws;
-  if (
-    !B64URL.test(jws.protected) ||
-    !B64URL.test(jws.payload) ||
-    !B64URL.test(jws.signature) ||
-    jws.signature === ""
-  ) {
+  if (!B64URL.test(jws.protected) || !B64URL.test(jws.payload) || !B64URL.test(jws.signature)) {
     throw problem("malformed", `${what}: the JWS members must be base64url`);
   }
   let header: unknown;
@@ -77,9 +75,17 @@ export function parseJwsEnvelope(
   return { jws, header: header as Record<string, unknown> };
 }
 
-/** Parse and check a request JWS: envelope, algorithm allowlist, no `crit`/`b64`, a `url`. */
-export function parseJws(input: unknown): { jws: FlattenedJws; header: ProtectedHeader } {
-  const { jws, header } = parseJwsEnvelope(input);
+/** After the algorithm check: a JWS without a signature is `malformed`. */
+export function requireSignature(jws: FlattenedJws, what = "the request body"): void {
+  if (jws.signature === "") throw problem("malformed", `${what}: the JWS has no signature`);
+}
+
+/**
+ * Parse and check a request JWS, in this order: envelope, algorithm allowlist, signature present, no
+ * `crit`/`b64`, a `url`. The algorithm comes before anything about the signature itself.
+ */
+export function parseJws(input: unknown, what?: string): { jws: FlattenedJws; header: ProtectedHeader } {
+  const { jws, header } = parseJwsEnvelope(input, what);
   if (!isAccountAlgorithm(header.alg)) {
     throw problem(
       "badSignatureAlgorithm",
@@ -90,6 +96,7 @@ export function parseJws(input: unknown): { jws: FlattenedJws; header: Protected
       },
     );
   }
+  requireSignature(jws, what);
   if ("crit" in header || "b64" in header)
     throw problem("malformed", "the JWS uses header parameters this server does not support");
   if (typeof header.url !== "string") throw problem("malformed", "the protected header has no url");

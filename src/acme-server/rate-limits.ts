@@ -53,28 +53,51 @@ export async function checkPendingAuthorizations(
   );
 }
 
-const LOCK_TTL_MS = 30_000;
-/** Longer than any count + insert takes; a request still waiting after this is told to come back. */
-const LOCK_WAIT_MS = 10_000;
+/**
+ * The order lock's lease. The work under it (a count and an insert) takes milliseconds; the lease is
+ * renewed while the work runs, so it only matters when a replica dies holding it: then it ends at most
+ * this long after the last renewal.
+ */
+export const ORDER_LOCK_LEASE_MS = 6_000;
+const ORDER_LOCK_RENEW_MS = 2_000;
+/** A request waits this long for a held lock before it is told when to come back. */
+const ORDER_LOCK_WAIT_MS = 1_500;
 
-/** Run `fn` holding the account's order lock (shared by every replica through storage). */
+/**
+ * Run `fn` holding the account's order lock (shared by every replica through storage). A lock held by
+ * someone else is waited on briefly; after that the answer is `rateLimited` with a Retry-After that
+ * says when the holder's lease ends at the latest (we first saw it held `waited` ms ago, and a lease is
+ * never longer than ORDER_LOCK_LEASE_MS from its last renewal), so a retry then finds a dead replica's
+ * lock gone.
+ */
 export async function withAccountLock<T>(
-  locks: Pick<Storage, "tryLock" | "unlock">,
+  locks: Pick<Storage, "tryLock" | "refreshLock" | "unlock">,
   accountId: string,
   signal: AbortSignal,
   fn: () => Promise<T>,
 ): Promise<T> {
   const name = `acme-orders:${accountId}`;
   const owner = randomUUID();
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  while (!(await locks.tryLock(name, owner, LOCK_TTL_MS, signal))) {
-    if (Date.now() > deadline)
-      throw problem("rateLimited", "too many concurrent orders for this account", { retryAfter: 1 });
+  const started = Date.now();
+  while (!(await locks.tryLock(name, owner, ORDER_LOCK_LEASE_MS, signal))) {
+    const waited = Date.now() - started;
+    if (waited >= ORDER_LOCK_WAIT_MS) {
+      throw problem("rateLimited", "another order of this account is being created; retry shortly", {
+        retryAfter: Math.max(1, (ORDER_LOCK_LEASE_MS - waited) / 1000),
+        internal: `order lock ${name} held`,
+      });
+    }
     await sleep(20 + Math.random() * 30, signal);
   }
+  // Renew while the work runs, so a slow database never lets a second request in beside us.
+  const renew = setInterval(() => {
+    locks.refreshLock(name, owner, ORDER_LOCK_LEASE_MS).catch(() => undefined);
+  }, ORDER_LOCK_RENEW_MS);
+  renew.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(renew);
     await locks.unlock(name, owner);
   }
 }

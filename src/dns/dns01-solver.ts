@@ -96,6 +96,8 @@ export function createDns01Solver(deps: Dns01SolverDeps): ChallengeSolver {
   return {
     type: "dns-01",
 
+    covers: (domain) => selectRoute(deps.routes, domain) !== undefined,
+
     async present(challenge, signal) {
       const challengeName = `_acme-challenge.${normalizeFqdn(challenge.domain)}`;
       const fallback = domainRoute(challenge.domain);

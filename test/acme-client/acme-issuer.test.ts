@@ -337,6 +337,60 @@ describe("ACME issuer against Pebble", () => {
     await issuer.close();
   });
 
+  it("refuses with acme_no_solver (422) before creating an order, naming the missing setting", async () => {
+    const orders = () =>
+      pebble
+        .log()
+        .split("\n")
+        .filter((l) => l.includes("POST /order-plz")).length;
+    const before = orders();
+    const wildcardIssuer = makeIssuer(createTestStore(), [http01()], options());
+    const apex = uniqueName();
+    const wildcard = await rejection(
+      wildcardIssuer.issue(
+        { names: [apex, `*.${apex}`], csrPem: (await keyAndCsr([apex])).csrPem, keyType: "ec256" },
+        signal(),
+      ),
+    );
+    expect(wildcard.code).toBe("acme_no_solver");
+    expect(wildcard.status).toBe(422);
+    expect(wildcard.details).toMatchObject({ identifier: `*.${apex}`, missing: "dns.providers" });
+    expect(wildcard.message).toContain("dns.providers");
+
+    const dnsOnly = makeIssuer(createTestStore(), [http01()], {
+      ...options(),
+      preferredChallenges: ["dns-01"],
+    });
+    const name = uniqueName();
+    const e = await rejection(
+      dnsOnly.issue({ names: [name], csrPem: (await keyAndCsr([name])).csrPem, keyType: "ec256" }, signal()),
+    );
+    expect(e.code).toBe("acme_no_solver");
+    expect(e.details).toMatchObject({ identifier: name, missing: "dns.providers" });
+
+    // a dns-01 solver that serves other zones does not count
+    const elsewhere: ChallengeSolver = {
+      ...createChallTestDnsSolver(dns),
+      covers: (d) => d.endsWith(".other.test"),
+    };
+    const uncovered = makeIssuer(createTestStore(), [elsewhere], {
+      ...options(),
+      preferredChallenges: ["dns-01"],
+    });
+    const e2 = await rejection(
+      uncovered.issue(
+        { names: [name], csrPem: (await keyAndCsr([name])).csrPem, keyType: "ec256" },
+        signal(),
+      ),
+    );
+    expect(e2.code).toBe("acme_no_solver");
+
+    expect(orders()).toBe(before);
+    await wildcardIssuer.close();
+    await dnsOnly.close();
+    await uncovered.close();
+  });
+
   it("maps an unreachable directory to retryable acme_unreachable", async () => {
     const port = await freePort();
     const issuer = makeIssuer(createTestStore(), [http01()], {

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { setLogger } from "acme-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttp01Solver } from "../../src/acme-client/http01-solver.js";
 import type { CertfleetError, UpstreamError } from "../../src/core/errors.js";
@@ -8,6 +7,7 @@ import {
   createTestStore,
   keyAndCsr,
   makeIssuer,
+  recordingLogger,
   signal,
   startChallengeResponder,
   uniqueName,
@@ -108,11 +108,15 @@ describe("Hostile nonces (PEBBLE_WFE_NONCEREJECT=50)", () => {
   afterAll(() => pebble?.stop());
 
   it("still issues, several times in a row", async () => {
-    const issuer = makeIssuer(createTestStore(), [http01()], {
-      directoryUrl: pebble.directoryUrl,
-      caBundlePem: pebble.caBundlePem,
-    });
-    const badNonces = await countBadNonceRetries(async () => {
+    const { logger, lines } = recordingLogger();
+    const issuer = makeIssuer(
+      createTestStore(),
+      [http01()],
+      { directoryUrl: pebble.directoryUrl, caBundlePem: pebble.caBundlePem },
+      "test-acme",
+      logger,
+    );
+    const badNonces = await countBadNonceRetries(lines, async () => {
       for (let i = 0; i < 4; i++) {
         const names = [uniqueName(), uniqueName()];
         const issued = await issuer.issue(
@@ -134,15 +138,19 @@ describe("A CA that rejects every nonce (PEBBLE_WFE_NONCEREJECT=100)", () => {
   });
   afterAll(() => pebble?.stop());
 
-  it("gives up with retryable acme_bad_nonce after retrying beyond acme-client's own 5", async () => {
-    const issuer = makeIssuer(createTestStore(), [http01()], {
-      directoryUrl: pebble.directoryUrl,
-      caBundlePem: pebble.caBundlePem,
-    });
+  it("gives up with retryable acme_bad_nonce after retrying more than 5 times", async () => {
+    const { logger, lines } = recordingLogger();
+    const issuer = makeIssuer(
+      createTestStore(),
+      [http01()],
+      { directoryUrl: pebble.directoryUrl, caBundlePem: pebble.caBundlePem },
+      "test-acme",
+      logger,
+    );
     const names = [uniqueName()];
     const { csrPem } = await keyAndCsr(names);
     let e: CertfleetError | undefined;
-    const retries = await countBadNonceRetries(async () => {
+    const retries = await countBadNonceRetries(lines, async () => {
       e = await rejection(issuer.issue({ names, csrPem, keyType: "ec256" }, signal()));
     });
     expect(e?.code).toBe("acme_bad_nonce");
@@ -152,16 +160,12 @@ describe("A CA that rejects every nonce (PEBBLE_WFE_NONCEREJECT=100)", () => {
   });
 });
 
-/** acme-client logs each badNonce retry it makes; count them while `work` runs. */
-async function countBadNonceRetries(work: () => Promise<void>): Promise<number> {
-  let count = 0;
-  setLogger((msg) => {
-    if (msg.includes("invalid nonce")) count += 1;
-  });
-  try {
-    await work();
-  } finally {
-    setLogger(() => undefined);
-  }
-  return count;
+/** The transport logs each badNonce it answers by signing again; count them while `work` runs. */
+async function countBadNonceRetries(
+  lines: Record<string, unknown>[],
+  work: () => Promise<void>,
+): Promise<number> {
+  const before = lines.length;
+  await work();
+  return lines.slice(before).filter((l) => String(l["msg"]).includes("badNonce")).length;
 }

@@ -1,9 +1,10 @@
 import { createServer, type Server } from "node:http";
+import { Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { createCsr, generatePrivateKey } from "../../src/core/keys.js";
 import type { KeyType } from "../../src/core/key-types.js";
 import { systemClock } from "../../src/core/clock.js";
-import { silentLogger } from "../../src/core/logger.js";
+import { createLogger, silentLogger, type Logger } from "../../src/core/logger.js";
 import type { Storage } from "../../src/storage/storage.js";
 import type { ChallengeSolver, SolverChallenge } from "../../src/acme-client/challenge-solver.js";
 import {
@@ -147,12 +148,13 @@ export function makeIssuer(
   solvers: ChallengeSolver[],
   options: AcmeIssuerOptions,
   id = "test-acme",
+  logger: Logger = silentLogger(),
 ): AcmeIssuer {
   return createAcmeIssuer({
     id,
     store,
     solvers,
-    logger: silentLogger(),
+    logger,
     clock: systemClock,
     options: { pollIntervalMs: 100, pollTimeoutMs: 20_000, ...options },
   });
@@ -167,4 +169,17 @@ export function uniqueName(zone = "example.test"): string {
 
 export function signal(ms = 30_000): AbortSignal {
   return AbortSignal.timeout(ms);
+}
+
+/** A debug-level logger that keeps every line it writes, parsed. */
+export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split("\n"))
+        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ level: "debug", destination }), lines };
 }

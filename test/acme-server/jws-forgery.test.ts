@@ -70,7 +70,12 @@ describe("JWS forgery", () => {
       payload: b64(JSON.stringify({ identifiers: [] })),
       signature: "",
     };
-    refused(await alice.postRaw(alice.directory.newOrder!, JSON.stringify(body)), "malformed", 400);
+    // the algorithm is checked before the signature: no signature does not make `none` malformed
+    refused(
+      await alice.postRaw(alice.directory.newOrder!, JSON.stringify(body)),
+      "badSignatureAlgorithm",
+      400,
+    );
     body.signature = b64("x");
     refused(
       await alice.postRaw(alice.directory.newOrder!, JSON.stringify(body)),
@@ -296,7 +301,8 @@ describe("JWS forgery", () => {
   test("revocation with a key that does not own the certificate", async () => {
     const { certPem, keyPem } = await issue(alice, ["rev.example.com"]);
     const certificate = pemToB64url(certPem);
-    const bob = await registered("default", ["rev.example.com"]);
+    // bob's grants do not cover the certificate's name, so he holds no authorization for it (§7.6)
+    const bob = await registered("default", ["bob.example.com"]);
     refused(await bob.post(bob.directory.revokeCert!, { certificate }), "unauthorized", 403);
     const stranger = await newAccountKey();
     refused(

@@ -1,8 +1,10 @@
+import { createPublicKey } from "node:crypto";
 import { isCertfleetError } from "../../core/errors.js";
 import { isKeyType } from "../../core/key-types.js";
 import { parseCsr } from "../../core/keys.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { ISSUANCE_TIMEOUT_MS, issueForOrder } from "../issuance.js";
+import { jwkSpki, jwkThumbprint } from "../jwk.js";
 import { problem } from "../problems.js";
 import { orderResponse, ownOrder } from "./order.js";
 
@@ -12,7 +14,7 @@ const FINALIZE_WAIT_MS = 3_000;
 /**
  * RFC 8555 §7.4 finalize. The order must be `ready`; the CSR must name exactly the order's
  * identifiers (no extra SANs; parseCsr refuses IP, e-mail and URI SANs outright) with a key certfleet
- * issues for. Issuance happens once: only the request whose ready → processing update wins starts it;
+ * issues for that is not an account key (§11.1). Issuance happens once: only the request whose ready → processing update wins starts it;
  * a concurrent or repeated finalize gets `orderNotReady`. A fast issuer's result is in the answer; a
  * slow one leaves the order `processing` (with Retry-After) for the client to poll.
  */
@@ -44,6 +46,7 @@ export async function finalize(req: SignedAcmeRequest): Promise<AcmeResponse> {
   }
   const keyType = csr.keyType;
   if (!isKeyType(keyType)) throw problem("badCSR", "the CSR's key type is not one certfleet issues for");
+  await refuseAccountKey(req, csr.publicKeyPem);
 
   if (
     !(await ctx.store.transitionOrder(
@@ -64,4 +67,25 @@ export async function finalize(req: SignedAcmeRequest): Promise<AcmeResponse> {
   await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, FINALIZE_WAIT_MS)))]);
   clearTimeout(timer);
   return orderResponse(req, await ownOrder(req, order.id));
+}
+
+/**
+ * RFC 8555 §11.1: the certificate key must differ from the account key. A CSR carrying the ordering
+ * account's key is `badCSR`; so is one carrying the key of any other account of this profile, since
+ * a certificate for an account key lets whoever holds the certificate's key sign as that account and
+ * the server would be vouching for a key it also trusts to authorize orders.
+ */
+async function refuseAccountKey(req: SignedAcmeRequest, spkiPem: string): Promise<void> {
+  const spki = createPublicKey(spkiPem);
+  const der = spki.export({ type: "spki", format: "der" });
+  if (der.equals(jwkSpki(req.jws.account!.jwk))) {
+    throw problem("badCSR", "the CSR's public key is the account key; use a separate certificate key");
+  }
+  const thumbprint = await jwkThumbprint(spki.export({ format: "jwk" }) as never);
+  const other = await req.ctx.store.findAccountByThumbprint(req.ctx.profile.name, thumbprint, req.signal);
+  if (other) {
+    throw problem("badCSR", "the CSR's public key is an ACME account key; use a separate certificate key", {
+      internal: `key of account ${other.id}`,
+    });
+  }
 }

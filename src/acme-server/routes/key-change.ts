@@ -1,5 +1,5 @@
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
-import { headerJwk, parseJws, verifyJwsSignature } from "../jws.js";
+import { decodePayload, headerJwk, parseJws, verifyJwsSignature } from "../jws.js";
 import { jwkThumbprint } from "../jwk.js";
 import { problem } from "../problems.js";
 import { accountObject } from "../resources.js";
@@ -15,19 +15,18 @@ export async function keyChange(req: SignedAcmeRequest): Promise<AcmeResponse> {
   const account = jws.account!;
   if (jws.payload === undefined) throw problem("malformed", "keyChange needs an inner JWS");
 
-  const inner = parseJws(jws.payload);
+  const inner = parseJws(jws.payload, "the inner JWS");
   if ("kid" in inner.header || !("jwk" in inner.header)) {
     throw problem("malformed", "the inner JWS must carry the new key as jwk and no kid");
   }
+  // §7.3.5: the inner JWS MUST omit the nonce (it is not a request of its own and must not be
+  // replayable as one) and MUST carry the same url as the outer JWS.
+  if ("nonce" in inner.header) throw problem("malformed", "the inner JWS must not carry a nonce");
   if (inner.header.url !== jws.header.url) throw problem("malformed", "the inner and outer JWS url differ");
   const newJwk = headerJwk(inner.header);
   const innerPayload = await verifyJwsSignature(inner.jws, inner.header.alg, newJwk);
-  let body: { account?: unknown; oldKey?: unknown };
-  try {
-    body = JSON.parse(Buffer.from(innerPayload).toString("utf8")) as typeof body;
-  } catch {
-    throw problem("malformed", "the inner JWS payload is not JSON");
-  }
+  // a JSON object (decodePayload refuses `null`, arrays and non-JSON with `malformed`)
+  const body = (decodePayload(innerPayload) ?? {}) as { account?: unknown; oldKey?: unknown };
   if (body.account !== jws.header.kid || body.account !== urls.account(account.id)) {
     throw problem("unauthorized", "the inner JWS names another account");
   }

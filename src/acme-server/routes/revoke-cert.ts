@@ -1,7 +1,8 @@
 import { X509Certificate } from "node:crypto";
 import { ariCertId } from "../../acme-client/ari.js";
-import type { IssuedRecord } from "../acme-store.js";
+import type { AccountRecord, IssuedRecord } from "../acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
+import { patternMatches } from "../../core/names.js";
 import { jwkSpki } from "../jwk.js";
 import { problem } from "../problems.js";
 import { isCertfleetError, toCertfleetError } from "../../core/errors.js";
@@ -13,9 +14,15 @@ const REASONS = new Set([0, 1, 2, 3, 4, 5, 6, 9, 10]);
 /** How long revoking at the upstream issuer may take. */
 const UPSTREAM_TIMEOUT_MS = 60_000;
 
+/** At most this many of an account's orders are searched for authorizations covering a certificate. */
+const MAX_ORDERS_SEARCHED = 2_000;
+const ORDER_PAGE = 100;
+
 /**
- * RFC 8555 §7.6 Certificate Revocation. Signed either with `kid` by the account that ordered the
- * certificate, or with `jwk` by the certificate's own key. Anyone else is `unauthorized`.
+ * RFC 8555 §7.6 Certificate Revocation. Signed with `kid` by the account that ordered the
+ * certificate or by an account that holds valid authorizations for every name in it (in an `eab`
+ * profile the account's grants are standing authorizations: it could get them at once), or with
+ * `jwk` by the certificate's own key. Anyone else is `unauthorized`.
  *
  * The profile's issuer is told first (an upstream ACME CA's revokeCert, or the embedded CA's CRL),
  * when it can revoke; only then is the revocation recorded here. If the issuer fails, nothing is
@@ -34,8 +41,11 @@ export async function revokeCert(req: SignedAcmeRequest): Promise<AcmeResponse> 
 
   const cert = await findIssued(req, Buffer.from(payload.certificate, "base64url"));
   if (jws.account) {
-    if (jws.account.id !== cert.accountId)
-      throw problem("unauthorized", "this account did not order the certificate");
+    if (jws.account.id !== cert.accountId && !(await holdsAuthorizations(req, jws.account, cert.names)))
+      throw problem(
+        "unauthorized",
+        "this account neither ordered the certificate nor holds valid authorizations for all its names",
+      );
   } else if (
     !jwkSpki(jws.jwk).equals(
       new X509Certificate(cert.certPem).publicKey.export({ type: "spki", format: "der" }),
@@ -86,6 +96,40 @@ async function revokeAtIssuer(req: SignedAcmeRequest, cert: IssuedRecord, code: 
       internal: `${err.code}: ${err.internal ?? err.message}`,
     });
   }
+}
+
+/** Does `account` hold a valid, unexpired authorization (or, in an eab profile, a grant) for every name? */
+async function holdsAuthorizations(
+  req: SignedAcmeRequest,
+  account: AccountRecord,
+  names: readonly string[],
+): Promise<boolean> {
+  const { ctx, signal } = req;
+  const now = ctx.clock.now().getTime();
+  let missing = new Set(names);
+  if (ctx.profile.mode === "eab") {
+    missing = new Set([...missing].filter((n) => !account.grants.some((g) => patternMatches(g, n))));
+  }
+  let after: string | undefined;
+  for (let searched = 0; missing.size > 0 && searched < MAX_ORDERS_SEARCHED; searched += ORDER_PAGE) {
+    const ids = await ctx.store.listOrderIds(account.id, ORDER_PAGE, after, signal);
+    if (ids.length === 0) break;
+    after = ids[ids.length - 1];
+    for (const id of ids) {
+      const order = await ctx.store.getOrder(ctx.profile.name, id, signal);
+      if (!order || !order.identifiers.some((n) => missing.has(n))) continue;
+      const authorizations = await ctx.store.getAuthorizations(
+        ctx.profile.name,
+        order.authorizationIds,
+        signal,
+      );
+      for (const a of authorizations) {
+        if (a.accountId !== account.id || a.status !== "valid" || a.expiresAt.getTime() <= now) continue;
+        missing.delete(a.wildcard ? `*.${a.identifier}` : a.identifier);
+      }
+    }
+  }
+  return missing.size === 0;
 }
 
 async function findIssued(req: SignedAcmeRequest, der: Buffer): Promise<IssuedRecord> {
