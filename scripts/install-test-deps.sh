@@ -15,6 +15,9 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 # deployment checks: systemd-analyze verify on the units, kubectl kustomize on the manifests
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+# migration tests run the seed documents' client commands as written (curl … | jq)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 for extra in ${CERTFLEET_TEST_PACKAGES:-lego certbot caddy chromium}; do
   case "$extra" in
     lego|certbot|caddy) command -v "$extra" >/dev/null 2>&1 || need+=("$extra") ;;

@@ -19,6 +19,7 @@ import { createSessionTokens } from "./auth/session-token.js";
 import { authorizeNames } from "./auth/grants.js";
 import { createFailureLimiter } from "./auth/failure-limiter.js";
 import { createJwtAuthenticator, type JwtAuthenticator } from "./auth/jwt/jwt-authenticator.js";
+import { issuerWarnings, resolveIssuers } from "./auth/jwt/trusted-issuer.js";
 import type { ResolvedConfig } from "./config/resolve.js";
 import { zodIssues } from "./config/load.js";
 import type { Clock } from "./core/clock.js";
@@ -286,7 +287,9 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           store: storage,
         });
         authenticators.push(jwt);
+        for (const warning of issuerWarnings(resolveIssuers(c.auth.jwtIssuers))) logger.warn(warning);
       }
+      for (const w of c.warnings) logger.warn({ key: w.path }, `${w.path}: ${w.message}`);
       for (const name of unrestrictedApiKeys(apiKeys.filter((k) => k.name !== "bootstrap"))) {
         logger.warn({ key: name }, "API key has no grants list: it may obtain certificates for every name");
       }
@@ -303,7 +306,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       void jwt
         .warmUp(AbortSignal.timeout(15_000))
         .then((failures) => {
-          for (const f of failures) logger.warn(f, "trusted JWT issuer is not reachable yet");
+          for (const f of failures) logger.warn(f, `trusted JWT issuer ${f.issuer} failed: ${f.error}`);
         })
         .catch(() => undefined);
     };

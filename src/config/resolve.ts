@@ -67,6 +67,8 @@ export interface ResolvedConfig {
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
   logFormat: LogFormat;
+  /** Settings that load but deserve a start-up warning (each names its key). */
+  warnings: { path: string; message: string }[];
 }
 
 export type IssuerConfig =
@@ -103,6 +105,7 @@ export interface DnsProviderConfig {
  */
 export function resolveConfig(file: ConfigFile, base: string = process.cwd()): ResolvedConfig {
   const issues: { path: string; message: string }[] = [];
+  const warnings: { path: string; message: string }[] = [];
   const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(base, p));
   const dataDir = abs(file.dataDir);
 
@@ -132,27 +135,41 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
     return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
   });
-  if (a.psk)
+  // auth.method selects le-cert-server's single method: the other block is not honoured (warned).
+  const shortJwt = a.jwt !== undefined || a.issuerUrl !== undefined;
+  if (a.psk && a.method === "jwt")
+    warnings.push({ path: "auth.psk", message: 'ignored: auth.method is "jwt" (remove the block)' });
+  else if (a.psk)
     apiKeys.push({ name: "psk", key: a.psk.key, keyHash: undefined, grants: undefined, admin: false });
   if (a.method === "psk" && !a.psk)
     issues.push({ path: "auth.psk.key", message: 'required when auth.method is "psk"' });
 
   const jwtIssuers: ResolvedConfig["auth"]["jwtIssuers"] = [...a.issuers];
   const shortIssuer = a.jwt?.issuerUrl ?? a.issuerUrl;
-  if (shortIssuer) {
+  if (shortJwt && a.method === "psk") {
+    warnings.push({
+      path: a.jwt ? "auth.jwt" : "auth.issuerUrl",
+      message: 'ignored: auth.method is "psk" (remove the JWT settings)',
+    });
+  } else if (shortIssuer) {
     const audience = a.jwt?.audience ?? a.audience;
     if (!audience)
       issues.push({
         path: a.jwt ? "auth.jwt.audience" : "auth.audience",
         message: "required with an issuer URL",
       });
+    const domainsClaim = a.jwt?.domainsClaim ?? a.domainsClaim;
+    // le-cert-server gives every valid token every name; so does its config shape here, unless told not to
+    const grantAllNames = a.jwt?.grantAllNames ?? domainsClaim === undefined;
     jwtIssuers.push({
       ...a.jwt,
       kind: a.jwt?.kind,
       issuerUrl: shortIssuer,
       audience: audience ?? "",
       requiredScopes: a.jwt?.requiredScopes ?? a.requiredScopes,
-      domainsClaim: a.jwt?.domainsClaim ?? a.domainsClaim,
+      scopeClaims: a.jwt?.scopeClaims ?? a.scopeClaims,
+      domainsClaim,
+      grantAllNames,
     });
   } else if (a.method === "jwt") {
     issues.push({ path: "auth.jwt.issuerUrl", message: 'required when auth.method is "jwt"' });
@@ -352,6 +369,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     metrics: file.metrics,
     logLevel: file.logging.level,
     logFormat: file.logging.format,
+    warnings,
   };
 }
 

@@ -36,8 +36,21 @@ const jwtIssuer = z
     requiredScopes: z
       .array(z.string().min(1))
       .optional()
-      .describe("scopes that must all be present (`scope` or `scp`)"),
+      .describe("scopes that must all be present (read from `scopeClaims`)"),
+    scopeClaims: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe(
+        "claims scopes are read from (default scope, scopes, scp); e.g. [scp, roles] for Entra app-only tokens",
+      ),
     domainsClaim: z.string().min(1).optional().describe("claim listing the names this token may obtain"),
+    grantAllNames: z
+      .boolean()
+      .optional()
+      .describe(
+        "a valid token with no domainsClaim and no identity record may obtain every name (le-cert-server's rule; default true in the auth.jwt / auth.issuerUrl short form, false in auth.issuers; warned at start)",
+      ),
     algorithms: z
       .array(z.string())
       .optional()
@@ -219,12 +232,22 @@ export const configSchema = z.strictObject({
     .prefault({}),
   auth: z
     .strictObject({
-      method: z.enum(["psk", "jwt"]).optional().describe("le-cert-server: which single method is used"),
+      method: z
+        .enum(["psk", "jwt"])
+        .optional()
+        .describe(
+          "le-cert-server: which of auth.psk / auth.jwt is used; the other block is ignored with a start-up warning (auth.apiKeys and auth.issuers always apply)",
+        ),
       psk: z.strictObject({ key: z.string().min(16).describe("the pre-shared API key (secret)") }).optional(),
       jwt: jwtIssuer.partial({ audience: true }).optional().describe("le-cert-server: one trusted issuer"),
       issuerUrl: z.url().optional().describe("le-cert-server short form of auth.jwt.issuerUrl"),
       audience: z.string().optional(),
       requiredScopes: z.array(z.string()).optional(),
+      scopeClaims: z
+        .array(z.string().min(1))
+        .min(1)
+        .optional()
+        .describe("short form of auth.jwt.scopeClaims (e.g. [scp, roles] for Entra app-only tokens)"),
       domainsClaim: z.string().optional(),
       apiKeys: z.array(apiKey).default([]).describe("named API keys, each with its own grants"),
       issuers: z.array(jwtIssuer).default([]).describe("trusted JWT/OIDC issuers"),

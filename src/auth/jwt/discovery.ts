@@ -31,6 +31,17 @@ function mismatch(issuerUrl: string, detail: string): UpstreamError {
   );
 }
 
+/**
+ * One line naming both values and the fix. The common case is a trailing slash: Auth0's issuer is
+ * `https://<tenant>.auth0.com/` (tokens carry it as `iss`), while configs often omit the slash.
+ */
+function issuerMismatchAdvice(issuerUrl: string, issuer: unknown, named: string | undefined): string {
+  const slashOnly = typeof issuer === "string" && issuer.replace(/\/$/, "") === issuerUrl.replace(/\/$/, "");
+  if (slashOnly)
+    return `issuerUrl is "${issuerUrl}" but the provider's discovery document (and so every token's iss) says "${issuer}": set issuerUrl to "${issuer}" exactly (Auth0 issuers end in "/")`;
+  return `${discoveryUrl(issuerUrl)} names issuer ${named} (configured issuerUrl "${issuerUrl}")`;
+}
+
 /** Fetch discovery and return the validated `jwks_uri`. */
 export async function discoverJwksUri(
   fetch: FetchLike,
@@ -43,10 +54,7 @@ export async function discoverJwksUri(
   const { issuer, jwks_uri: jwksUri } = doc as Record<string, unknown>;
   if (issuer !== issuerUrl) {
     const named = JSON.stringify(issuer)?.slice(0, 200);
-    throw new AuthFailure(
-      "jwt_discovery_issuer_mismatch",
-      `${discoveryUrl(issuerUrl)} names issuer ${named}`,
-    );
+    throw new AuthFailure("jwt_discovery_issuer_mismatch", issuerMismatchAdvice(issuerUrl, issuer, named));
   }
   if (typeof jwksUri !== "string") throw mismatch(issuerUrl, "no jwks_uri");
   let parsed: URL;

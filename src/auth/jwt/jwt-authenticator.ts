@@ -29,9 +29,10 @@ import { resolveIssuers, type ResolvedIssuer, type TrustedIssuer } from "./trust
  * 3. the header `alg` must be in that issuer's allowlist — before any key is looked up;
  * 4. signature verification with the issuer's cached key set (refreshed on unknown kid, with cooldown),
  *    plus `iss`, `aud`, `exp`/`nbf` with the configured clock tolerance, and required `exp` and `sub`;
- * 5. required scopes (`scope` / `scp`);
+ * 5. required scopes (from the issuer's `scopeClaims`: `scope`, `scopes`, `scp` by default);
  * 6. the identity record matched by binding key (binding.ts): disabled → refused; grants from the
- *    configured `domainsClaim`, else from the record, else none (so every name is refused later).
+ *    configured `domainsClaim`, else from the record, else every name if the issuer has
+ *    `grantAllNames` (le-cert-server's rule), else none (so every name is refused later).
  */
 
 export interface JwtAuthenticatorDeps {
@@ -167,7 +168,14 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
       config.domainsClaim !== undefined ? claimGrants(payload[config.domainsClaim]) : (record?.grants ?? []);
     if (record) return { ...principalOfRecord(record, method), grants: Object.freeze([...grants]) };
     const iss = typeof payload.iss === "string" ? payload.iss : config.label;
-    return { id: `jwt:${iss}#${sub}`, name: sub, method, grants: Object.freeze([...grants]), admin: false };
+    const open = config.grantAllNames;
+    return {
+      id: `jwt:${iss}#${sub}`,
+      name: sub,
+      method,
+      grants: open ? "all" : Object.freeze([...grants]),
+      admin: false,
+    };
   }
 
   return {
@@ -193,7 +201,7 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
       const { payload } = await verify(token, issuer, signal);
 
       if (config.requiredScopes.length > 0) {
-        const scopes = tokenScopes(payload);
+        const scopes = tokenScopes(payload, config.scopeClaims);
         const missing = config.requiredScopes.filter((s) => !scopes.has(s));
         if (missing.length > 0)
           throw new AuthFailure("jwt_scope_missing", `missing scope(s) ${missing.join(" ")}`);

@@ -47,8 +47,14 @@ export function inspectToken(token: string, maxBytes: number): UnverifiedToken {
   return { header, payload, signed: !token.endsWith(".") };
 }
 
-/** Scopes granted by a token: `scope` (space-separated) and `scp` (array, or space-separated string). */
-export function tokenScopes(payload: JWTPayload): Set<string> {
+/**
+ * Scopes granted by a token, read from `claims` (default `scope`, `scopes`, `scp`), each an array of
+ * strings or one space-separated string.
+ */
+export function tokenScopes(
+  payload: JWTPayload,
+  claims: readonly string[] = ["scope", "scopes", "scp"],
+): Set<string> {
   const scopes = new Set<string>();
   const add = (value: unknown) => {
     if (typeof value === "string")
@@ -59,8 +65,7 @@ export function tokenScopes(payload: JWTPayload): Set<string> {
     else if (Array.isArray(value))
       value.filter((s): s is string => typeof s === "string").forEach((s) => scopes.add(s));
   };
-  add(payload.scope);
-  add(payload.scp);
+  for (const claim of claims) add(payload[claim]);
   return scopes;
 }
 

@@ -14,8 +14,13 @@ export interface TrustedIssuer {
   issuerUrl?: string;
   /** Accepted `aud` value(s): the token must name at least one. */
   audience: string | string[];
-  /** Scopes that must all be present, read from `scope` (space-separated) and `scp` (array or string). */
+  /** Scopes that must all be present, read from the `scopeClaims`. */
   requiredScopes?: string[];
+  /**
+   * Claims scopes are read from, each an array or a space-separated string. Default `scope`, `scopes`,
+   * `scp` (OAuth, le-cert-server, Entra delegated); Entra app-only tokens carry `roles` instead.
+   */
+  scopeClaims?: string[];
   /** Allowed JWS algorithms. Default RS256, ES256, PS256, EdDSA. `none` and HS* are refused. */
   algorithms?: string[];
   /** Allowed clock skew for exp / nbf / iat (default 30 s). */
@@ -24,6 +29,11 @@ export interface TrustedIssuer {
   maxTokenBytes?: number;
   /** Claim listing the names this token may obtain (array, or space/comma-separated string). */
   domainsClaim?: string;
+  /**
+   * A valid token with no `domainsClaim` and no matching identity record may obtain every name
+   * (le-cert-server's rule). Default false: such a token obtains nothing.
+   */
+  grantAllNames?: boolean;
   /** JWKS URL; skips discovery. */
   jwksUri?: string;
   /** Which claims bind identity records (default "oidc": iss + sub). */
@@ -42,6 +52,7 @@ export interface TrustedIssuer {
   fetchTimeoutMs?: number;
 }
 
+export const DEFAULT_SCOPE_CLAIMS = ["scope", "scopes", "scp"] as const;
 export const DEFAULT_ALGORITHMS = ["RS256", "ES256", "PS256", "EdDSA"] as const;
 /** Asymmetric JWS algorithms jose verifies; HMAC and `none` are never acceptable for third-party tokens. */
 const ASYMMETRIC = new Set([
@@ -70,10 +81,12 @@ export interface ResolvedIssuer {
   issuerUrl: string | undefined;
   audience: string[];
   requiredScopes: string[];
+  scopeClaims: string[];
   algorithms: string[];
   clockToleranceSeconds: number;
   maxTokenBytes: number;
   domainsClaim: string | undefined;
+  grantAllNames: boolean;
   kind: WorkloadKind;
   trustDomain: string | undefined;
   keySource: KeySourceConfig;
@@ -174,10 +187,12 @@ export function resolveIssuers(
         issuerUrl: config.issuerUrl,
         audience,
         requiredScopes: [...(config.requiredScopes ?? [])],
+        scopeClaims: [...(config.scopeClaims ?? DEFAULT_SCOPE_CLAIMS)],
         algorithms,
         clockToleranceSeconds: tolerance,
         maxTokenBytes,
         domainsClaim: config.domainsClaim,
+        grantAllNames: config.grantAllNames === true && config.domainsClaim === undefined,
         kind,
         trustDomain,
         keySource,
@@ -191,10 +206,14 @@ export function resolveIssuers(
   return out;
 }
 
-/** Insecure-but-allowed settings worth a start-up warning (plain-HTTP key sources). */
+/** Insecure-but-allowed settings worth a start-up warning (plain-HTTP key sources, open grants). */
 export function issuerWarnings(issuers: readonly ResolvedIssuer[]): string[] {
   const warnings: string[] = [];
   for (const i of issuers) {
+    if (i.grantAllNames)
+      warnings.push(
+        `JWT issuer ${i.label}: every valid token may obtain certificates for every name (no domainsClaim; restrict with domainsClaim, identity records or grantAllNames: false)`,
+      );
     const url =
       i.keySource.type === "spiffe-file"
         ? undefined
