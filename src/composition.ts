@@ -345,6 +345,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       https: tls ? { key: tls.key, cert: tls.cert, clientCa: clientCaPem } : undefined,
       bodyLimit: config.server.bodyLimit,
       trustProxy: config.server.trustProxy,
+      timeouts: config.server.timeouts,
+      edgeDialects: acme ? [acme.edgeDialect] : [],
       observeResponse: metrics?.onResponse,
       plugins: [
         ...(metrics
@@ -401,7 +403,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         closers.unshift(() => scheduler.stop());
         return { url, http01Url };
       },
-      running: () => manager.running(),
+      running: () => manager.running?.() ?? 0,
       async reload(next) {
         // build everything first: a reload that fails anywhere changes nothing
         const auth = await buildAuth(next);

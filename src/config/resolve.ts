@@ -21,6 +21,8 @@ export interface ResolvedConfig {
     trustProxy: string[];
     bodyLimit: number;
     shutdownTimeoutMs: number;
+    /** Milliseconds; see server.* in docs/config.md. */
+    timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
   dataDir: string;
   storage: {
@@ -297,6 +299,21 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const serverTimeouts = {
+    request: parseDuration(file.server.requestTimeout),
+    headers: parseDuration(file.server.headersTimeout),
+    keepAlive: parseDuration(file.server.keepAliveTimeout),
+    connection: parseDuration(file.server.connectionTimeout),
+  };
+  if (serverTimeouts.headers === 0)
+    issues.push({ path: "server.headersTimeout", message: "must be more than 0" });
+  if (serverTimeouts.request > 0 && serverTimeouts.headers > serverTimeouts.request)
+    issues.push({ path: "server.headersTimeout", message: "must not be longer than server.requestTimeout" });
+  if (serverTimeouts.connection > 0 && serverTimeouts.connection <= serverTimeouts.keepAlive)
+    issues.push({
+      path: "server.connectionTimeout",
+      message: "must be longer than server.keepAliveTimeout (or 0)",
+    });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -324,6 +341,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
       shutdownTimeoutMs: parseDuration(file.server.shutdownTimeout),
+      timeouts: serverTimeouts,
     },
     dataDir,
     storage: {
