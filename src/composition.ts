@@ -47,6 +47,8 @@ import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
 import { caRoutes } from "./server/routes/ca.js";
+import { sshRoutes } from "./server/routes/ssh.js";
+import { createSshCa } from "./ssh/ssh-ca.js";
 import { createAuditSink, type AuditSink } from "./server/audit.js";
 import { createMetrics } from "./server/metrics.js";
 import { VERSION } from "./core/version.js";
@@ -138,6 +140,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     }).catch((e: unknown) => {
       throw masterKeyError(e, storeWhere);
     });
+    const sshCa = config.ssh
+      ? await createSshCa({
+          store: storage,
+          clock,
+          logger: logger.child({ component: "ssh-ca" }),
+          options: config.ssh,
+        })
+      : undefined;
     const caPath = join(config.dataDir, "ca.pem");
     await writeFile(caPath, embeddedCa.rootPem, { mode: 0o644 });
 
@@ -361,6 +371,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
+        ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
         ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],

@@ -4,6 +4,9 @@ import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
 import type { LogFormat } from "../core/logger.js";
+import type { SshGrant } from "../ssh/ssh-grant.js";
+import type { SshCaOptions } from "../ssh/ssh-ca.js";
+import { resolveSshCa, sshGrantOfFields } from "../ssh/ssh-config.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
 
 /**
@@ -33,7 +36,15 @@ export interface ResolvedConfig {
     previousEncryptionKeys: Buffer[];
   };
   auth: {
-    apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
+    apiKeys: {
+      name: string;
+      key?: string;
+      keyHash?: string;
+      grants?: string[];
+      admin: boolean;
+      /** SSH certificate grant (auth.apiKeys[].ssh*); absent = no SSH certificates. */
+      ssh?: SshGrant;
+    }[];
     jwtIssuers: TrustedIssuer[];
     clientCertificates: {
       enabled: boolean;
@@ -66,6 +77,8 @@ export interface ResolvedConfig {
     issueTimeoutMs: number;
   };
   acmeServer: AcmeServerConfig;
+  /** The SSH CA; undefined when ssh.enabled is false. */
+  ssh: SshCaOptions | undefined;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
   logFormat: LogFormat;
@@ -135,7 +148,15 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
   const apiKeys = a.apiKeys.map((k, i) => {
     if (!k.key === !k.keyHash)
       issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
-    return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
+    const ssh = sshGrantOfFields(k);
+    return {
+      name: k.name,
+      key: k.key,
+      keyHash: k.keyHash,
+      grants: k.grants,
+      admin: k.admin,
+      ...(ssh ? { ssh } : {}),
+    };
   });
   // auth.method selects le-cert-server's single method: the other block is not honoured (warned).
   const shortJwt = a.jwt !== undefined || a.issuerUrl !== undefined;
@@ -314,6 +335,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       path: "server.connectionTimeout",
       message: "must be longer than server.keepAliveTimeout (or 0)",
     });
+  const ssh = resolveSshCa(file.ssh, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -384,6 +406,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
     },
     acmeServer: file.acmeServer,
+    ssh,
     metrics: file.metrics,
     logLevel: file.logging.level,
     logFormat: file.logging.format,
