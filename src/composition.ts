@@ -255,7 +255,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         ? await readFile(config.auth.clientCertificates.caBundleFile, "utf8")
         : embeddedCa.rootPem + embeddedCa.intermediatePem
       : undefined;
-    const limiter = createFailureLimiter({ clock });
+    const limiter = createFailureLimiter({
+      clock,
+      maxFailures: config.auth.failureLimit.maxFailures,
+      windowMs: config.auth.failureLimit.windowMs,
+    });
     const clientSecrets = createClientSecretAuthenticator({ store: storage, legacySwitch, logger });
     const clientCertificates = clientCaPem
       ? createClientCertificateAuthenticator({
