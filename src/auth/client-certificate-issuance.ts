@@ -25,7 +25,7 @@ export interface CertificateIdentityInput extends Omit<IdentityInput, "method" |
 
 export async function createCertificateIdentity(
   deps: {
-    store: Pick<Storage, "createIdentity" | "getIdentity" | "updateIdentity">;
+    store: Pick<IdentityStore, "createIdentity" | "getIdentity" | "updateIdentity">;
     ca: Pick<EmbeddedCa, "issueClientCertificate">;
   },
   input: CertificateIdentityInput,
