@@ -38,6 +38,8 @@ import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
 import { caRoutes } from "./server/routes/ca.js";
+import { sshRoutes } from "./server/routes/ssh.js";
+import { createSshCa } from "./ssh/ssh-ca.js";
 import { createAuditSink, type AuditSink } from "./server/audit.js";
 import { createMetrics } from "./server/metrics.js";
 import { VERSION } from "./core/version.js";
@@ -102,6 +104,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         crlUrl: embeddedConfig.type === "embedded" ? embeddedConfig.crlUrl : undefined,
       },
     });
+    const sshCa = config.ssh
+      ? await createSshCa({
+          store: storage,
+          clock,
+          logger: logger.child({ component: "ssh-ca" }),
+          options: config.ssh,
+        })
+      : undefined;
     const caPath = join(config.dataDir, "ca.pem");
     await writeFile(caPath, embeddedCa.rootPem, { mode: 0o644 });
 
@@ -312,6 +322,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
+        ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
         ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],

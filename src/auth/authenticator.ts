@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { SshGrant } from "../ssh/ssh-grant.js";
 
 /**
  * An Authenticator recognises one kind of credential. `authenticate` returns `undefined` when the
@@ -33,4 +34,6 @@ export interface Principal {
   grants: readonly string[] | "all";
   /** Admin is its own permission; it never follows from a certificate grant. */
   admin: boolean;
+  /** SSH certificate grant (src/ssh/ssh-grant.ts); absent = no SSH certificates. */
+  ssh?: SshGrant;
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { acmeServerConfigSchema } from "../acme-server/config.js";
 import { KEY_TYPES } from "../core/key-types.js";
+import { sshApiKeyFields, sshServerSchema } from "../ssh/ssh-config.js";
 
 /**
  * The configuration file schema. Strict everywhere: an unknown key is an error naming its path.
@@ -106,6 +107,7 @@ const apiKey = z.strictObject({
     .optional()
     .describe("names this key may obtain; omitted = all names (warned at start)"),
   admin: z.boolean().default(false),
+  ...sshApiKeyFields,
 });
 
 const dnsProvider = z.strictObject({
@@ -372,6 +374,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
+  ssh: sshServerSchema.prefault({}),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true).describe("serve Prometheus metrics on the API listener"),
