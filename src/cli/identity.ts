@@ -198,7 +198,7 @@ export async function identityCreateWithClientCertCommand(
   return withConfiguredStorage(opts.config, async (storage, config) => {
     const embedded = config.issuers.find((i) => i.type === "embedded");
     const ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger: createLogger({ level: "warn" }),
       options: {
@@ -224,7 +224,7 @@ export async function identityCreateWithClientCertCommand(
     let created: Awaited<ReturnType<typeof createCertificateIdentity>>;
     try {
       created = await createCertificateIdentity(
-        { store: storage, ca },
+        { store: storage.identities, ca },
         {
           name: opts.name,
           grants: opts.grant ?? [],

@@ -260,7 +260,7 @@ describe("one EAB key bound twice by the same client (Caddy registering from two
     const accountIds = [a.kid, b.kid].map((k) => k!.split("/").pop());
     let rebindOf: unknown;
     for (let i = 0; i < 40 && rebindOf === undefined; i++) {
-      const audit = await server.storage.listAudit({ type: "acme.account.create", limit: 100 });
+      const audit = await server.storage.audit.listAudit({ type: "acme.account.create", limit: 100 });
       rebindOf = audit.find((e) => accountIds.includes(e.actor?.split(":").pop()) && e.data.rebindOf)?.data
         .rebindOf;
       if (rebindOf === undefined) await sleep(50);

@@ -170,7 +170,7 @@ describe("authentication chain: what counts as a guess, and what the 401 says", 
           fetch,
           clock,
           logger,
-          store: storage,
+          store: storage.identities,
         }),
       ],
       {

@@ -252,13 +252,13 @@ describe("X.509 client certificates: the presented chain up to a root-only bundl
     rogueStorage = await openStorage();
     const logger = silentLogger();
     ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger,
       options: { name: "root only" },
     });
     rogueCa = await createEmbeddedCa({
-      store: rogueStorage,
+      store: rogueStorage.kv,
       clock: systemClock,
       logger,
       options: { name: "root only" },
@@ -272,8 +272,8 @@ describe("X.509 client certificates: the presented chain up to a root-only bundl
     authenticator = createClientCertificateAuthenticator({
       caBundlePem: ca.rootPem,
       trustedProxies: ["10.0.0.0/24"],
-      store: storage,
-      legacySwitch: createLegacySwitch({ store: storage, clock: systemClock, logger, ttlMs: 0 }),
+      store: storage.identities,
+      legacySwitch: createLegacySwitch({ store: storage.kv, clock: systemClock, logger, ttlMs: 0 }),
       clock: systemClock,
       logger,
     });
