@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { constantTimeEqual } from "../auth/secrets.js";
 import type { Clock } from "../core/clock.js";
 import { ForbiddenError } from "../core/errors.js";
-import type { AuditEvent, CertificateSummary, Storage } from "../storage/storage.js";
+import type { AuditEvent, CertificateStore, CertificateSummary } from "../storage/storage.js";
 import { authRequestOf, requestSignal, type Authenticate } from "./auth-hook.js";
 
 /**
@@ -42,7 +42,7 @@ const CERTIFICATE_LABELS = ["id", "name", "issuer"] as const;
 const SNAPSHOT_TTL_MS = 5_000;
 
 export function createMetrics(deps: {
-  storage: Pick<Storage, "listCertificates">;
+  storage: Pick<CertificateStore, "listCertificates">;
   clock: Clock;
   version: string;
 }): Metrics {
