@@ -269,7 +269,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       logger.warn({ key: name }, "API key has no grants list: it may obtain certificates for every name");
     }
     const authenticate = createAuthenticate(authenticators, {
-      limiter: createFailureLimiter({ clock }),
+      limiter: createFailureLimiter({
+        clock,
+        maxFailures: config.auth.failureLimit.maxFailures,
+        windowMs: config.auth.failureLimit.windowMs,
+      }),
       audit,
       logger,
     });

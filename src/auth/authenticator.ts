@@ -19,6 +19,8 @@ export interface AuthRequest {
   remoteAddress: string;
   /** DER of the verified TLS client certificate, when the listener did mTLS. */
   peerCertificate?: Buffer;
+  /** DER of the certificates above the leaf on the path the TLS layer verified (intermediates, anchor). */
+  peerChain?: Buffer[];
 }
 
 export interface Principal {

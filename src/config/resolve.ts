@@ -51,6 +51,8 @@ export interface ResolvedConfig {
       forwardedHeader: string;
     };
     sessionTokens: { enabled: boolean; ttlSeconds: number };
+    /** Failure limiter (auth/failure-limiter.ts): guesses allowed per key within the window. */
+    failureLimit: { maxFailures: number; windowMs: number };
     /** No credential configured at all: generate and print a bootstrap API key. */
     bootstrap: boolean;
   };
@@ -312,6 +314,9 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const failureWindow = parseDuration(a.failureLimit.window);
+  if (failureWindow < 1000 || failureWindow > 86_400_000)
+    issues.push({ path: "auth.failureLimit.window", message: "must be between 1s and 24h" });
   const serverTimeouts = {
     request: parseDuration(file.server.requestTimeout),
     headers: parseDuration(file.server.headersTimeout),
@@ -375,6 +380,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
         enabled: a.sessionTokens.enabled,
         ttlSeconds: Math.round(parseDuration(a.sessionTokens.ttl) / 1000),
       },
+      failureLimit: { maxFailures: a.failureLimit.maxFailures, windowMs: failureWindow },
     },
     issuers,
     routing: { rules: file.routing.rules, defaultIssuer },

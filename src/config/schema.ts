@@ -289,6 +289,23 @@ export const configSchema = z.strictObject({
           ttl: duration.default("15m"),
         })
         .prefault({}),
+      failureLimit: z
+        .strictObject({
+          maxFailures: z
+            .number()
+            .int()
+            .min(1)
+            .max(100_000)
+            .default(10)
+            .describe(
+              "failed authentications that can be guesses (unknown key, bad secret or signature) allowed per source address and per identity within the window before 429 auth_rate_limited; expired or otherwise authentic tokens do not count",
+            ),
+          window: duration.default("5m").describe("sliding window of the failure limit (1s to 24h)"),
+        })
+        .prefault({})
+        .describe(
+          "the per-address / per-identity limit on guessed credentials (a NAT'd fleet shares one address)",
+        ),
     })
     .prefault({}),
   letsEncrypt: z
