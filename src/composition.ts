@@ -40,6 +40,7 @@ import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js"
 import type { Issuer } from "./issuance/issuer.js";
 import { createIssuerRouter } from "./issuance/issuer-routing.js";
 import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
+import { createNotifier } from "./notifications/notifier.js";
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
@@ -210,6 +211,15 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           { flush: () => sink.flush() },
         )
       : sink;
+    const notifier = createNotifier({
+      config: config.notifications,
+      kv: storage.kv,
+      certificates: storage.certificates,
+      audit,
+      clock,
+      logger,
+    });
+    closers.unshift(() => notifier.stop());
     const manager = createCertificateManager({
       certificates: storage.certificates,
       locks: storage.locks,
@@ -218,7 +228,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       clock,
       logger,
       policy: { ...config.certificates },
-      onEvent: (e) =>
+      onEvent: (e) => {
+        notifier.onCertificateEvent(e);
         void audit({
           type: e.type,
           actor: e.actor,
@@ -236,7 +247,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
               : e.type === "certificate.revoke"
                 ? { id: e.id, issuer: e.issuerId, serial: e.serial, replace: e.replace }
                 : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
-        }),
+        });
+      },
     });
     const scheduler = createRenewalScheduler({
       manager,
@@ -438,6 +450,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           closers.unshift(() => http01App.close());
         }
         scheduler.start();
+        notifier.start(config.certificates.checkIntervalMs);
         warmUp(initialAuth.jwt);
         closers.unshift(() => scheduler.stop());
         return { url, http01Url };

@@ -4,6 +4,8 @@ import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
 import type { LogFormat } from "../core/logger.js";
+import { resolveNotifications } from "../notifications/config.js";
+import type { NotificationsConfig } from "../notifications/types.js";
 import type { SshGrant } from "../ssh/ssh-grant.js";
 import type { SshCaOptions } from "../ssh/ssh-ca.js";
 import { resolveSshCa, sshGrantOfFields } from "../ssh/ssh-config.js";
@@ -82,6 +84,7 @@ export interface ResolvedConfig {
   /** The SSH CA; undefined when ssh.enabled is false. */
   ssh: SshCaOptions | undefined;
   metrics: { enabled: boolean; path: string; token?: string };
+  notifications: NotificationsConfig;
   logLevel: string;
   logFormat: LogFormat;
   /** Settings that load but deserve a start-up warning (each names its key). */
@@ -341,6 +344,12 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       message: "must be longer than server.keepAliveTimeout (or 0)",
     });
   const ssh = resolveSshCa(file.ssh, issues);
+  const notifications = resolveNotifications(
+    file.notifications,
+    file.certificates.renewWhenRemaining,
+    issues,
+    warnings,
+  );
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -414,6 +423,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     acmeServer: file.acmeServer,
     ssh,
     metrics: file.metrics,
+    notifications,
     logLevel: file.logging.level,
     logFormat: file.logging.format,
     warnings,

@@ -23,6 +23,79 @@ const duration = z
 
 const pattern = z.string().min(1).describe("a name pattern: example.com, *.example.com, .example.com or *");
 
+const notificationEventType = z.enum([
+  "certificate.expiring",
+  "certificate.renewal_failed",
+  "certificate.revoked",
+  "certificate.recovered",
+]);
+
+const channelFilters = {
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, . _ -")
+    .optional()
+    .describe("channel name (audit log, last-notified state); default: type and position"),
+  events: z
+    .array(notificationEventType)
+    .min(1)
+    .optional()
+    .describe("only these event types (default: all four)"),
+  names: z.array(pattern).min(1).optional().describe("only certificates with a name matching one of these"),
+};
+
+const notificationChannel = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("webhook"),
+    url: z.url().describe("where the signed JSON event is POSTed"),
+    secret: z.string().min(16).describe("HMAC-SHA256 key for the X-Certfleet-Signature header"),
+    ...channelFilters,
+  }),
+  z.strictObject({
+    type: z.literal("slack"),
+    url: z.url().describe('a Slack or Teams incoming-webhook URL; receives {"text": …}'),
+    ...channelFilters,
+  }),
+  z.strictObject({
+    type: z.literal("email"),
+    smtp: z.strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(587),
+      secure: z.boolean().default(false).describe("implicit TLS (port 465); otherwise STARTTLS when offered"),
+      requireTls: z.boolean().default(true).describe("refuse to send without STARTTLS unless secure"),
+      user: z.string().optional(),
+      password: z.string().optional(),
+    }),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1),
+    ...channelFilters,
+  }),
+]);
+
+const notificationsSchema = z.strictObject({
+  channels: z.array(notificationChannel).default([]).describe("where events are delivered"),
+  expiringWhenRemaining: z
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.2)
+    .describe(
+      "certificate.expiring when less than this fraction of the lifetime remains (keep below renewWhenRemaining)",
+    ),
+  retryAttempts: z
+    .number()
+    .int()
+    .min(1)
+    .max(20)
+    .default(6)
+    .describe("delivery attempts per event and channel"),
+  retryDelay: duration.default("10s").describe("delay before the first retry; doubles each time (max 1h)"),
+  allowPrivateAddresses: z
+    .boolean()
+    .default(false)
+    .describe("let webhook URLs reach loopback/private/link-local addresses and use plain http"),
+});
+
 const jwtIssuer = z
   .strictObject({
     issuerUrl: z
@@ -404,6 +477,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
   ssh: sshServerSchema.prefault({}),
+  notifications: notificationsSchema.prefault({}),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true).describe("serve Prometheus metrics on the API listener"),
@@ -449,6 +523,9 @@ export const SECRET_PATHS = [
   "issuers.*.eab.hmacKey",
   "dns.providers.*.config",
   "metrics.token",
+  "notifications.channels.*.secret",
+  "notifications.channels.*.url",
+  "notifications.channels.*.smtp.password",
 ] as const;
 
 export function parseDuration(v: number | string): number {
