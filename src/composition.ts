@@ -37,6 +37,8 @@ import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
+import { assignedCertificateRoutes } from "./server/routes/assigned-certificates.js";
+import { createIdentityAssignments } from "./storage/identity-assignments.js";
 import { caRoutes } from "./server/routes/ca.js";
 import { createAuditSink, type AuditSink } from "./server/audit.js";
 import { createMetrics } from "./server/metrics.js";
@@ -307,6 +309,12 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           legacySwitch,
           audit,
           dns: { providers: config.dns.providers, registry: createDnsProviderRegistry() },
+        }),
+        assignedCertificateRoutes({
+          storage,
+          assignments: createIdentityAssignments(db),
+          authenticate,
+          audit,
         }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),

@@ -41,6 +41,20 @@ const answerSchema = z.object({
   cached: z.boolean(),
 });
 
+/** `GET /api/assigned-certificates`: names are used as directory names here, so they are checked strictly. */
+const assignedSchema = z.object({
+  certificates: z
+    .array(
+      z.object({
+        name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
+        domains: z.array(z.string().min(1).max(253)).min(1).max(100),
+        keyType: z.enum(KEY_TYPES),
+      }),
+    )
+    .max(100),
+});
+export type AssignedCertificate = z.infer<typeof assignedSchema>["certificates"][number];
+
 export interface IssuedCertificate {
   domains: string[];
   certPem: string;
@@ -62,6 +76,8 @@ export interface CertificateClient {
    * than at its next scheduler tick. Falls back to `obtain` when the server says it is not due yet.
    */
   renew(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
+  /** `GET /api/assigned-certificates`: what the server assigns this identity (agents with no local list). */
+  assigned(signal: AbortSignal): Promise<AssignedCertificate[]>;
   close(): Promise<void>;
 }
 
@@ -100,15 +116,15 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     return agent;
   }
 
-  async function send(path: string, credential: Credential, body: string, signal: AbortSignal) {
+  async function send(path: string, credential: Credential, body: string | undefined, signal: AbortSignal) {
     const joined = AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
     try {
       const res = await fetch(`${deps.url}${path}`, {
-        method: "POST",
+        method: body === undefined ? "GET" : "POST",
         dispatcher: dispatcherFor(credential),
         signal: joined,
         headers: {
-          "content-type": "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
           accept: "application/json",
           "user-agent": deps.userAgent,
           ...credential.headers,
@@ -136,16 +152,8 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     }
   }
 
-  async function call(
-    path: string,
-    request: CertificateRequest,
-    signal: AbortSignal,
-  ): Promise<IssuedCertificate> {
-    const body = JSON.stringify({
-      domains: request.domains,
-      ...(request.keyType ? { keyType: request.keyType } : {}),
-      ...(request.csrPem ? { csr: request.csrPem } : {}),
-    });
+  /** Send with a credential; a 401 refreshes it once; a second 401 is an AgentAuthError; non-2xx throws. */
+  async function exchange(path: string, body: string | undefined, signal: AbortSignal) {
     let res = await send(path, await deps.credentials.get(signal), body, signal);
     if (res.status === 401 && deps.credentials.refused()) {
       deps.logger.info(
@@ -161,6 +169,20 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
       });
     }
     if (res.status < 200 || res.status >= 300) throw serverError(res.status, res.text, res.retryAfter);
+    return res;
+  }
+
+  async function call(
+    path: string,
+    request: CertificateRequest,
+    signal: AbortSignal,
+  ): Promise<IssuedCertificate> {
+    const body = JSON.stringify({
+      domains: request.domains,
+      ...(request.keyType ? { keyType: request.keyType } : {}),
+      ...(request.csrPem ? { csr: request.csrPem } : {}),
+    });
+    const res = await exchange(path, body, signal);
     let parsed: z.infer<typeof answerSchema>;
     try {
       parsed = answerSchema.parse(JSON.parse(res.text));
@@ -187,6 +209,21 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
 
   return {
     obtain: (request, signal) => call("/api/certificate", request, signal),
+    async assigned(signal) {
+      const res = await exchange("/api/assigned-certificates", undefined, signal);
+      try {
+        return assignedSchema.parse(JSON.parse(res.text)).certificates;
+      } catch (e) {
+        throw new UpstreamError(
+          "server_answer_invalid",
+          "the server's list of assigned certificates is invalid",
+          {
+            internal: errorText(e).slice(0, 500),
+            retryable: false,
+          },
+        );
+      }
+    },
     async renew(request, signal) {
       try {
         return await call("/api/certificate/renew", request, signal);

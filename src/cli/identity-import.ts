@@ -1,0 +1,61 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { importFileSchema, importIdentities } from "../auth/identity-import.js";
+import { presentIdentity } from "../auth/identity-service.js";
+import { openStorageWithDatabase } from "../acme-server/open-database.js";
+import { parseYaml, zodIssues } from "../config/load.js";
+import { ConfigError } from "../core/errors.js";
+import { createIdentityAssignments } from "../storage/identity-assignments.js";
+import { loadMasterKeys } from "../storage/master-key.js";
+import { loadResolvedConfig } from "./load-config.js";
+
+/**
+ * `certfleet identity import FILE`: identities from another system (YAML or JSON `identities:` list,
+ * see docs/migrating.md), keeping their UUIDs and, for client_secret, their client id and secret, so
+ * the agents' configs stay as they are. Every entry is checked before the first is written. Audited
+ * with actor "cli".
+ */
+export async function identityImportCommand(
+  file: string,
+  opts: { config?: string; json?: boolean },
+): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new ConfigError([
+      { path: "(file)", message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` },
+    ]);
+  }
+  const parsed = importFileSchema.safeParse(parseYaml(text, file));
+  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error));
+
+  const config = await loadResolvedConfig(opts.config);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const keys = await loadMasterKeys(config.storage);
+  const { storage, db } = openStorageWithDatabase({
+    url: config.storage.url,
+    encryptionKey: keys.current,
+    previousEncryptionKeys: keys.previous,
+  });
+  try {
+    await storage.migrate();
+    const records = await importIdentities(storage, createIdentityAssignments(db), parsed.data.identities);
+    await storage.appendAudit({
+      type: "admin.identity.import",
+      actor: "cli",
+      method: "cli",
+      outcome: "success",
+      subject: null,
+      data: { ids: records.map((r) => r.id) },
+    });
+    const views = records.map(presentIdentity);
+    process.stdout.write(
+      opts.json
+        ? JSON.stringify(views) + "\n"
+        : views.map((v) => `imported ${v.id} (${v.method}, ${v.name})`).join("\n") + "\n",
+    );
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
