@@ -2,6 +2,7 @@
 // the same bytes over the same TLS certificate, both measured in this run with the same load generator.
 // Prints requests/s and p99 latency for each, and certfleet's ratio to the baseline.
 //   node bench/run.js [--seconds 5] [--connections 16]
+// Then runs the other bench/ scripts listed at the end (upstream-issuance.js: ACME issuer vs acme-client).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -103,4 +104,12 @@ try {
   );
 } finally {
   await rm(dir, { recursive: true, force: true });
+}
+
+// The other benchmarks, one child process each (they print their own `ratio=` lines).
+for (const script of ["upstream-issuance.js"]) {
+  console.log("");
+  const child = spawn(process.execPath, [join(here, script)], { stdio: "inherit" });
+  const [code] = await once(child, "exit");
+  if (code !== 0) process.exitCode = 1;
 }

@@ -298,6 +298,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       https: tls ? { key: tls.key, cert: tls.cert, clientCa: clientCaPem } : undefined,
       bodyLimit: config.server.bodyLimit,
       trustProxy: config.server.trustProxy,
+      timeouts: config.server.timeouts,
+      edgeDialects: acme ? [acme.edgeDialect] : [],
       observeResponse: metrics?.onResponse,
       plugins: [
         ...(metrics

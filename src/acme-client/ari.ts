@@ -1,3 +1,5 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate } from "@peculiar/asn1-x509";
 import { X509Certificate as PeculiarCertificate, AuthorityKeyIdentifierExtension } from "@peculiar/x509";
 import { z } from "zod";
 import { ValidationError } from "../core/errors.js";
@@ -9,7 +11,8 @@ import type { RenewalInfo } from "../issuance/issuer.js";
  * The identifier is base64url(AKI keyIdentifier) "." base64url(serial), where the serial is the DER
  * INTEGER's content bytes exactly as encoded — a leading 0x00 that keeps a serial positive stays.
  * Parsers that return the serial as a number (Node's X509Certificate, @peculiar/x509's
- * `serialNumber`) drop that byte, so the serial is read straight from the DER here.
+ * `serialNumber`) drop that byte, so the serial's bytes are taken from @peculiar/asn1-x509's
+ * structure, which keeps the INTEGER's content as encoded.
  */
 
 /**
@@ -33,41 +36,13 @@ export function ariCertId(certPem: string): string {
   return `${Buffer.from(keyId, "hex").toString("base64url")}.${Buffer.from(serial).toString("base64url")}`;
 }
 
-/** Content bytes of tbsCertificate.serialNumber. */
+/** Content bytes of tbsCertificate.serialNumber, as encoded (@peculiar/asn1-x509 keeps them raw). */
 function derSerialBytes(der: Uint8Array): Uint8Array {
-  const certificate = readTlv(der, 0, 0x30);
-  const tbs = readTlv(der, certificate.contentStart, 0x30);
-  let offset = tbs.contentStart;
-  const first = readTlv(der, offset);
-  if (first.tag === 0xa0) offset = first.end; // [0] EXPLICIT version
-  const serial = readTlv(der, offset, 0x02);
-  return der.subarray(serial.contentStart, serial.end);
-}
-
-function readTlv(der: Uint8Array, offset: number, expectTag?: number) {
-  const tag = der[offset];
-  let lengthByte = der[offset + 1];
-  if (tag === undefined || lengthByte === undefined || (expectTag !== undefined && tag !== expectTag)) {
+  try {
+    return new Uint8Array(AsnConvert.parse(der, Certificate).tbsCertificate.serialNumber);
+  } catch {
     throw new ValidationError("certificate_invalid", "malformed certificate DER");
   }
-  let contentStart = offset + 2;
-  let length = lengthByte;
-  if (lengthByte & 0x80) {
-    const count = lengthByte & 0x7f;
-    if (count === 0 || count > 4)
-      throw new ValidationError("certificate_invalid", "malformed certificate DER");
-    length = 0;
-    for (let i = 0; i < count; i++) {
-      lengthByte = der[contentStart + i];
-      if (lengthByte === undefined)
-        throw new ValidationError("certificate_invalid", "malformed certificate DER");
-      length = length * 256 + lengthByte;
-    }
-    contentStart += count;
-  }
-  const end = contentStart + length;
-  if (end > der.length) throw new ValidationError("certificate_invalid", "malformed certificate DER");
-  return { tag, contentStart, end };
 }
 
 const isoDate = z

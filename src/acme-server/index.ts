@@ -4,6 +4,7 @@ import type { Clock } from "../core/clock.js";
 import { ConfigError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Issuer } from "../issuance/issuer.js";
+import type { EdgeErrorDialect } from "../server/edge-errors.js";
 import type { Database } from "../storage/schema.js";
 import type { AuditEvent, Storage } from "../storage/storage.js";
 import { createAcmeStore } from "./acme-store.js";
@@ -11,7 +12,8 @@ import { createBackgroundWork } from "./background-work.js";
 import { acmeServerConfigSchema, type AcmeServerConfig, type AcmeServerConfigInput } from "./config.js";
 import type { ProfileContext } from "./context.js";
 import { createEabKeys } from "./eab.js";
-import { createNonceService } from "./nonces.js";
+import { createNonceService, type NonceService } from "./nonces.js";
+import { problem, problemDocument } from "./problems.js";
 import { acmeRoutes } from "./plugin.js";
 import { ACME_PREFIX } from "./urls.js";
 import { createChallengeValidator } from "./validation/challenge-validator.js";
@@ -28,6 +30,8 @@ export { normalizeGrant } from "./eab.js";
  */
 export interface AcmeServer {
   plugin: (app: FastifyInstance) => Promise<void>;
+  /** Errors found before routing under /acme, as RFC 8555 problem documents with a Replay-Nonce. */
+  edgeDialect: EdgeErrorDialect;
   eab: {
     /** A new EAB key whose account may obtain names matching `grants`. hmacKey is base64url. */
     create(
@@ -102,9 +106,29 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
     ]),
   );
 
+  let nonceService: NonceService | undefined;
   return {
+    edgeDialect: {
+      prefix: ACME_PREFIX,
+      render: (e) => ({
+        headers: {
+          "content-type": "application/problem+json",
+          "cache-control": "no-store",
+          ...(nonceService ? { "replay-nonce": nonceService.issue() } : {}),
+        },
+        body: JSON.stringify(
+          problemDocument(
+            problem(e.code === "internal" ? "serverInternal" : "malformed", e.message, {
+              status: e.status,
+              extra: { requestId: e.requestId },
+            }),
+          ),
+        ),
+      }),
+    },
     async plugin(app) {
       const nonces = await createNonceService({ store, kv: deps.storage, clock: deps.clock, logger });
+      nonceService = nonces;
       const contexts: ProfileContext[] = config.profiles.map((profile) => ({
         profile,
         store,

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../core/logger.js";
+import { clientWentAway } from "../server/edge-errors.js";
 import type { AcmeRequest, AcmeResponse, ProfileContext, SignedAcmeRequest } from "./context.js";
 import { isAcmeProblem, problem, problemDocument, toProblem, type AcmeProblem } from "./problems.js";
 import { authenticateRequest, type KeyRule } from "./request-auth.js";
@@ -68,6 +69,10 @@ export function acmeRoutes(deps: AcmePluginDeps): (scope: FastifyInstance) => Pr
 
     scope.setErrorHandler((error: FastifyError | Error, request, reply) => {
       const p = fastifyProblem(error);
+      if (clientWentAway(request, error)) {
+        deps.logger.info({ url: request.url.slice(0, 200) }, "acme request aborted by the client");
+        return sendProblem(reply, p); // to a closed connection: a no-op that completes the reply
+      }
       logProblem(request, p);
       return sendProblem(reply, p);
     });

@@ -17,6 +17,7 @@ import { identityImportCommand } from "./identity-import.js";
 import { revokeCommand } from "./revoke.js";
 import { serveCommand } from "./serve.js";
 import { storageReencryptCommand, storageRotateKeyCommand } from "./storage.js";
+import { storageBackupCommand, storageMigrateCommand, storageRestoreCommand } from "./storage-backup.js";
 
 /**
  * The `certfleet` command. Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
@@ -199,6 +200,37 @@ storageCommand
   .option("--json", "machine-readable output")
   .action(async (opts: { config?: string; json?: boolean }) => {
     process.exitCode = await storageReencryptCommand(opts);
+  });
+storageCommand
+  .command("backup")
+  .description(
+    "online, consistent copy of the SQLite database (while the server runs); the master key is not in it (PostgreSQL: pg_dump)",
+  )
+  .requiredOption("--out <file>", "the backup file to write (must not exist)")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { out: string; config?: string; json?: boolean }) => {
+    process.exitCode = await storageBackupCommand(opts);
+  });
+storageCommand
+  .command("restore")
+  .description(
+    "make a backup the configured SQLite database (which must not exist yet); needs the master key the backup was made under",
+  )
+  .requiredOption("--from <file>", "a file written by `certfleet storage backup`")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { from: string; config?: string; json?: boolean }) => {
+    process.exitCode = await storageRestoreCommand(opts);
+  });
+storageCommand
+  .command("migrate")
+  .description("apply pending database migrations (serve also does this at start)")
+  .option("--dry-run", "only list the pending migrations; change nothing")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts: { dryRun?: boolean; config?: string; json?: boolean }) => {
+    process.exitCode = await storageMigrateCommand(opts);
   });
 
 program

@@ -19,6 +19,8 @@ export interface ResolvedConfig {
     http01: { enabled: boolean | undefined; bind: string; port: number };
     trustProxy: string[];
     bodyLimit: number;
+    /** Milliseconds; see server.* in docs/config.md. */
+    timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
   dataDir: string;
   storage: {
@@ -289,6 +291,21 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const serverTimeouts = {
+    request: parseDuration(file.server.requestTimeout),
+    headers: parseDuration(file.server.headersTimeout),
+    keepAlive: parseDuration(file.server.keepAliveTimeout),
+    connection: parseDuration(file.server.connectionTimeout),
+  };
+  if (serverTimeouts.headers === 0)
+    issues.push({ path: "server.headersTimeout", message: "must be more than 0" });
+  if (serverTimeouts.request > 0 && serverTimeouts.headers > serverTimeouts.request)
+    issues.push({ path: "server.headersTimeout", message: "must not be longer than server.requestTimeout" });
+  if (serverTimeouts.connection > 0 && serverTimeouts.connection <= serverTimeouts.keepAlive)
+    issues.push({
+      path: "server.connectionTimeout",
+      message: "must be longer than server.keepAliveTimeout (or 0)",
+    });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -315,6 +332,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
+      timeouts: serverTimeouts,
     },
     dataDir,
     storage: {

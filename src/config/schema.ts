@@ -199,6 +199,24 @@ export const configSchema = z.strictObject({
         .int()
         .positive()
         .default(64 * 1024),
+      requestTimeout: duration
+        .default("30s")
+        .describe(
+          "a request (headers and body) must arrive within this; a client that stalls is cut off with 408 (0 disables)",
+        ),
+      headersTimeout: duration
+        .default("10s")
+        .describe("the request headers must arrive within this (at most requestTimeout)"),
+      keepAliveTimeout: duration
+        .default("65s")
+        .describe(
+          "an idle keep-alive connection is closed after this (longer than a load balancer's idle timeout)",
+        ),
+      connectionTimeout: duration
+        .default("120s")
+        .describe(
+          "a connection with no traffic at all is closed after this (0 disables; longer than keepAliveTimeout)",
+        ),
     })
     .prefault({}),
   dataDir: z.string().default("./data").describe("where the SQLite database, master key and CA files live"),

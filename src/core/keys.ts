@@ -1,5 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { createPrivateKey, createPublicKey, generateKeyPair, verify, webcrypto } from "node:crypto";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import * as x509 from "@peculiar/x509";
 import { ValidationError } from "./errors.js";
 import type { KeyType } from "./key-types.js";
@@ -258,80 +260,31 @@ function csrDer(csrPem: string): Buffer {
   return Buffer.from(blocks[0]![2]!.replace(/\s+/g, ""), "base64");
 }
 
-interface DerElement {
-  tag: number;
-  /** Offset of the first content byte. */
-  start: number;
-  /** Offset just past the element. */
-  end: number;
-}
-
-/** Read the DER element at `offset`, which must end within `limit`. */
-function readDer(der: Buffer, offset: number, limit: number): DerElement {
-  const bad = (): never => {
-    throw new ValidationError("csr_invalid", "the CSR is not well-formed DER");
-  };
-  if (offset + 2 > limit) bad();
-  const tag = der[offset]!;
-  const first = der[offset + 1]!;
-  let start = offset + 2;
-  let length = first;
-  if (first >= 0x80) {
-    const octets = first & 0x7f;
-    if (octets === 0 || octets > 3 || start + octets > limit) bad();
-    length = 0;
-    for (let i = 0; i < octets; i++) length = length * 256 + der[start + i]!;
-    start += octets;
-  }
-  const end = start + length;
-  if (end > limit) bad();
-  return { tag, start, end };
-}
-
 /**
- * Split a signed structure (SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }) into the exact signed
- * bytes, the signature algorithm OID and the signature. Nothing may follow the outer SEQUENCE.
+ * Split a PKCS#10 request into the exact signed bytes, the signature algorithm OID and the signature,
+ * with @peculiar/asn1-csr. The request must be one DER structure with nothing after it: encoding the
+ * parsed request again must give back exactly the input.
  */
 function splitSignedDer(der: Buffer): { tbs: Buffer; signatureOid: string; signature: Buffer } {
-  const outer = readDer(der, 0, der.length);
-  if (outer.tag !== 0x30 || outer.end !== der.length) {
-    throw new ValidationError("csr_invalid", "the CSR is not a single DER structure");
+  let request: CertificationRequest;
+  try {
+    request = AsnConvert.parse(der, CertificationRequest);
+  } catch (e) {
+    throw new ValidationError("csr_invalid", "the CSR is not well-formed DER", { reason: errorText(e) });
   }
-  const tbs = readDer(der, outer.start, outer.end);
-  const algorithm = readDer(der, tbs.end, outer.end);
-  const signature = readDer(der, algorithm.end, outer.end);
-  const oid = readDer(der, algorithm.start, algorithm.end);
-  if (
-    tbs.tag !== 0x30 ||
-    algorithm.tag !== 0x30 ||
-    oid.tag !== 0x06 ||
-    signature.tag !== 0x03 ||
-    signature.end !== outer.end
-  ) {
-    throw new ValidationError("csr_invalid", "the CSR is not a PKCS#10 structure");
+  const tbs = request.certificationRequestInfoRaw;
+  let canonical = false;
+  try {
+    canonical = tbs !== undefined && Buffer.from(AsnConvert.serialize(request)).equals(der);
+  } catch {
+    canonical = false;
   }
-  if (der[signature.start] !== 0)
-    throw new ValidationError("csr_invalid", "the CSR's signature is malformed");
+  if (!tbs || !canonical) throw new ValidationError("csr_invalid", "the CSR is not a single DER structure");
   return {
-    tbs: der.subarray(outer.start, tbs.end),
-    signatureOid: decodeOid(der.subarray(oid.start, oid.end)),
-    signature: der.subarray(signature.start + 1, signature.end),
+    tbs: Buffer.from(tbs),
+    signatureOid: request.signatureAlgorithm.algorithm,
+    signature: Buffer.from(request.signature),
   };
-}
-/** Dotted form of a DER OBJECT IDENTIFIER's content bytes. */
-function decodeOid(bytes: Buffer): string {
-  const arcs: number[] = [];
-  let value = 0;
-  for (const byte of bytes) {
-    value = value * 128 + (byte & 0x7f);
-    if ((byte & 0x80) === 0) {
-      arcs.push(value);
-      value = 0;
-    }
-  }
-  const first = arcs.shift() ?? 0;
-  const head = first < 80 ? [Math.floor(first / 40), first % 40] : [2, first - 80];
-  return [...head, ...arcs].join(".");
 }
 
 function toPublicKeyObject(key: KeyObject | string): KeyObject {

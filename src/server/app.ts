@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Logger } from "../core/logger.js";
+import { edgeErrorHandlers, type EdgeErrorDialect } from "./edge-errors.js";
 import type { CertificateManager } from "../issuance/manager.js";
 import type { Storage } from "../storage/storage.js";
 import type { AuditSink } from "./audit.js";
@@ -28,6 +29,18 @@ export interface AppDeps {
   https?: { key: string; cert: string; clientCa?: string };
   bodyLimit: number;
   trustProxy: string[];
+  /**
+   * Milliseconds (server.requestTimeout, headersTimeout, keepAliveTimeout, connectionTimeout): a
+   * request must arrive whole within `request` and its headers within `headers`; idle keep-alive
+   * connections close after `keepAlive`; a connection with no traffic at all after `connection`.
+   */
+  timeouts: { request: number; headers: number; keepAlive: number; connection: number };
+  /**
+   * How errors found before routing (an unparsable request, a bad URL, a timeout) are answered under
+   * a path prefix that speaks its own error format (the ACME server's problem documents). Elsewhere
+   * they get the API's `{ error: { code, message }, requestId }`.
+   */
+  edgeDialects?: EdgeErrorDialect[];
   /** Request counts and latency by route (Prometheus), observed on every response. */
   observeResponse?: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Extra route plugins (admin API, ACME server, ...) registered after the core routes. */
@@ -35,18 +48,33 @@ export interface AppDeps {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const edge = edgeErrorHandlers(deps.edgeDialects ?? [], deps.logger);
+  // Node checks the request and header deadlines on this interval (30 s by default): a fraction of
+  // the shortest deadline keeps the cut-off close to the configured time.
+  const nodeServerOptions = {
+    headersTimeout: deps.timeouts.headers,
+    requestTimeout: deps.timeouts.request,
+    connectionsCheckingInterval: Math.max(
+      250,
+      Math.min(1_000, Math.floor(Math.min(deps.timeouts.headers, deps.timeouts.request || Infinity) / 4)),
+    ),
+  };
   const app = Fastify({
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,
     trustProxy: deps.trustProxy.length > 0 ? deps.trustProxy : false,
     return503OnClosing: true,
-    connectionTimeout: 0,
-    requestTimeout: 0,
-    keepAliveTimeout: 65_000,
+    connectionTimeout: deps.timeouts.connection,
+    requestTimeout: deps.timeouts.request,
+    keepAliveTimeout: deps.timeouts.keepAlive,
+    clientErrorHandler: edge.clientError,
+    frameworkErrors: edge.frameworkError,
+    http: nodeServerOptions,
     ...(deps.https
       ? {
           https: {
+            ...nodeServerOptions,
             key: deps.https.key,
             cert: deps.https.cert,
             minVersion: "TLSv1.2" as const,
@@ -59,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : {}),
   }) as unknown as FastifyInstance;
   installErrorHandler(app);
+  app.addHook("onRequest", edge.onRequest);
   app.addHook("onResponse", async (request, reply) => {
     if (reply.statusCode >= 400 || request.url.startsWith("/api/")) {
       request.log.debug(

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { CertfleetError, toCertfleetError } from "../core/errors.js";
+import { clientWentAway } from "./edge-errors.js";
 
 /**
  * One error shape for every API response: `{ "error": { "code", "message", "details"? }, "requestId" }`.
@@ -38,6 +39,14 @@ export function installErrorHandler(app: FastifyInstance): void {
       error = new CertfleetError("request_invalid", fe.message, { status: fe.statusCode });
     else error = toCertfleetError(raw);
 
+    if (clientWentAway(request, raw)) {
+      // not a failure of ours: the client closed the connection before the answer
+      request.log.info(
+        { method: request.method, url: request.url, reason: fe.code ?? raw.message },
+        "request aborted by the client",
+      );
+      return sendError(reply, error); // to a closed connection: a no-op that completes the reply
+    }
     if (error.status >= 500)
       request.log.error({ err: raw, code: error.code, internal: error.internal }, "request failed");
     else request.log.info({ code: error.code, internal: error.internal }, "request refused");

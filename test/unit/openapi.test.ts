@@ -36,6 +36,7 @@ describe("docs/openapi.yaml", () => {
       audit: Object.assign(async () => undefined, { flush: async () => undefined }),
       bodyLimit: 1024,
       trustProxy: [],
+      timeouts: { request: 30_000, headers: 10_000, keepAlive: 65_000, connection: 120_000 },
       plugins: [
         adminRoutes({
           storage: {} as never,

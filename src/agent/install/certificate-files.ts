@@ -86,7 +86,7 @@ export async function renderCertificateFiles(
   if (cert.outputs.combined)
     files.push({ name: FILES.combined, data: leaf + chain + key, attrs: secretAttrs });
   if (cert.outputs.pkcs12) {
-    const { buildPkcs12 } = await import("./pkcs12.js"); // node-forge only when a PKCS#12 output exists
+    const { buildPkcs12 } = await import("./pkcs12.js"); // the PKCS#12 writer loads only when a PKCS#12 output exists
     const p12 = buildPkcs12({
       keyPem: key,
       certPems: [leaf, ...splitPemChain(chain)],
