@@ -40,6 +40,8 @@ import { sessionRoutes } from "./server/routes/session.js";
 import { assignedCertificateRoutes } from "./server/routes/assigned-certificates.js";
 import { createIdentityAssignments } from "./storage/identity-assignments.js";
 import { caRoutes } from "./server/routes/ca.js";
+import { sshRoutes } from "./server/routes/ssh.js";
+import { createSshCa } from "./ssh/ssh-ca.js";
 import { createAuditSink, type AuditSink } from "./server/audit.js";
 import { createMetrics } from "./server/metrics.js";
 import { VERSION } from "./core/version.js";
@@ -104,6 +106,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         crlUrl: embeddedConfig.type === "embedded" ? embeddedConfig.crlUrl : undefined,
       },
     });
+    const sshCa = config.ssh
+      ? await createSshCa({
+          store: storage,
+          clock,
+          logger: logger.child({ component: "ssh-ca" }),
+          options: config.ssh,
+        })
+      : undefined;
     const caPath = join(config.dataDir, "ca.pem");
     await writeFile(caPath, embeddedCa.rootPem, { mode: 0o644 });
 
@@ -261,7 +271,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       logger.warn({ key: name }, "API key has no grants list: it may obtain certificates for every name");
     }
     const authenticate = createAuthenticate(authenticators, {
-      limiter: createFailureLimiter({ clock }),
+      limiter: createFailureLimiter({
+        clock,
+        maxFailures: config.auth.failureLimit.maxFailures,
+        windowMs: config.auth.failureLimit.windowMs,
+      }),
       audit,
       logger,
     });
@@ -320,6 +334,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
+        ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
         ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],

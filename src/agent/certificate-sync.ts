@@ -15,12 +15,16 @@ import { localKeyAndCsr } from "./local-key.js";
  *    the certificate itself, or for its renewal once the installed one is past its renewAt;
  * 2. check the answer before touching any file: the key belongs to the leaf, the leaf names exactly
  *    the configured names, it is currently valid;
- * 3. install (a no-op when nothing changed);
- * 4. run the reload command when the files changed — or when the last reload failed, until it works.
+ * 3. install (a no-op when nothing changed); a change records the reload as owed for the new
+ *    generation on disk before it goes live (install/generation-store.ts);
+ * 4. run the reload command while one is owed for the live generation — after a change, after a failed
+ *    reload, and after a crash (kill -9, power cut) between the switch and the end of the reload, on the
+ *    next start. An owed reload runs even when the server cannot be reached this time.
  *
  * Any failure leaves the installed files as they were (step 3 is all-or-nothing). Error codes beyond
  * the client's: private_key_missing, certificate_mismatch, plus InstallError install_failed /
- * reload_failed.
+ * reload_failed. When both the server exchange and an owed reload fail, the exchange's error is thrown
+ * and the reload's is logged (the debt stays for the next sync).
  */
 export interface SyncOutcome {
   name: string;
@@ -81,75 +85,45 @@ function checkAnswer(issued: IssuedCertificate, keyPem: string, domains: readonl
 export function createCertificateSync(deps: CertificateSyncDeps): CertificateSync {
   const cert = deps.certificate;
   const logger = deps.logger.child({ certificate: cert.name });
-  let reloadPending = false;
+
+  /** Run the reload command if one is owed for the live generation; true when it ran. */
+  async function reloadIfOwed(): Promise<boolean> {
+    if (!cert.reload) return false;
+    const generation = await deps.installer.reloadOwed();
+    if (generation === undefined) return false;
+    await runReload(cert.reload, {
+      timeoutMs: cert.reloadTimeoutMs,
+      env: deps.env,
+      platform: deps.platform,
+      vars: {
+        CERTFLEET_CERTIFICATE: cert.name,
+        CERTFLEET_DOMAINS: cert.domains.join(","),
+        CERTFLEET_CERT_DIR: deps.installer.store.currentPath,
+      },
+    });
+    await deps.installer.reloadDone(generation);
+    logger.info({ generation }, "reload command succeeded");
+    return true;
+  }
 
   return {
     name: cert.name,
     installer: deps.installer,
     async sync(signal) {
-      let keyPem: string;
-      let issued: IssuedCertificate;
-      // Past the renewAt the server announced for what is installed: ask for the renewal itself.
-      const installed = await deps.installer.installed();
-      const due =
-        installed !== undefined &&
-        [...installed.domains].sort().join(",") === [...cert.domains].sort().join(",") &&
-        new Date(installed.renewAt).getTime() <= deps.now().getTime();
-      const ask = (request: Parameters<CertificateClient["obtain"]>[0]) =>
-        due ? deps.client.renew(request, signal) : deps.client.obtain(request, signal);
-      if (cert.keyCustody === "local") {
-        const local = await localKeyAndCsr(await deps.installer.installedKey(), cert.keyType, cert.domains);
-        issued = await ask({ domains: cert.domains, csrPem: local.csrPem });
-        keyPem = local.keyPem;
-      } else {
-        issued = await ask({ domains: cert.domains, keyType: cert.keyType });
-        if (!issued.privateKeyPem) {
-          throw new CertfleetError(
-            "private_key_missing",
-            "the server sent no private key (is this a CSR-mode certificate?)",
-            {
-              status: 502,
-              expose: true,
-            },
-          );
-        }
-        keyPem = issued.privateKeyPem;
-      }
-      checkAnswer(issued, keyPem, cert.domains, deps.now());
-
-      const result = await deps.installer.install(
-        { certPem: issued.certPem, chainPem: issued.chainPem, keyPem },
-        {
-          serial: issued.serial,
-          domains: cert.domains,
-          notBefore: issued.notBefore.toISOString(),
-          notAfter: issued.notAfter.toISOString(),
-          renewAt: issued.renewAt.toISOString(),
-        },
-      );
-      if (result.changed)
-        logger.info(
-          { serial: issued.serial, notAfter: issued.notAfter, generation: result.generation },
-          "certificate installed",
+      let exchanged: Awaited<ReturnType<typeof exchange>>;
+      try {
+        exchanged = await exchange(signal);
+      } catch (e) {
+        await reloadIfOwed().catch((reloadError: unknown) =>
+          logger.error(
+            { code: (reloadError as { code?: string }).code, err: String(reloadError) },
+            "the owed reload command failed",
+          ),
         );
-
-      let reloaded = false;
-      if (cert.reload && (result.changed || reloadPending)) {
-        reloadPending = true;
-        await runReload(cert.reload, {
-          timeoutMs: cert.reloadTimeoutMs,
-          env: deps.env,
-          platform: deps.platform,
-          vars: {
-            CERTFLEET_CERTIFICATE: cert.name,
-            CERTFLEET_DOMAINS: cert.domains.join(","),
-            CERTFLEET_CERT_DIR: result.currentPath,
-          },
-        });
-        reloadPending = false;
-        reloaded = true;
-        logger.info("reload command succeeded");
+        throw e;
       }
+      const { issued, result } = exchanged;
+      const reloaded = await reloadIfOwed();
       return {
         name: cert.name,
         changed: result.changed,
@@ -163,4 +137,54 @@ export function createCertificateSync(deps: CertificateSyncDeps): CertificateSyn
       };
     },
   };
+
+  async function exchange(signal: AbortSignal) {
+    let keyPem: string;
+    let issued: IssuedCertificate;
+    // Past the renewAt the server announced for what is installed: ask for the renewal itself.
+    const installed = await deps.installer.installed();
+    const due =
+      installed !== undefined &&
+      [...installed.domains].sort().join(",") === [...cert.domains].sort().join(",") &&
+      new Date(installed.renewAt).getTime() <= deps.now().getTime();
+    const ask = (request: Parameters<CertificateClient["obtain"]>[0]) =>
+      due ? deps.client.renew(request, signal) : deps.client.obtain(request, signal);
+    if (cert.keyCustody === "local") {
+      const local = await localKeyAndCsr(await deps.installer.installedKey(), cert.keyType, cert.domains);
+      issued = await ask({ domains: cert.domains, csrPem: local.csrPem });
+      keyPem = local.keyPem;
+    } else {
+      issued = await ask({ domains: cert.domains, keyType: cert.keyType });
+      if (!issued.privateKeyPem) {
+        throw new CertfleetError(
+          "private_key_missing",
+          "the server sent no private key (is this a CSR-mode certificate?)",
+          {
+            status: 502,
+            expose: true,
+          },
+        );
+      }
+      keyPem = issued.privateKeyPem;
+    }
+    checkAnswer(issued, keyPem, cert.domains, deps.now());
+
+    const result = await deps.installer.install(
+      { certPem: issued.certPem, chainPem: issued.chainPem, keyPem },
+      {
+        serial: issued.serial,
+        domains: cert.domains,
+        notBefore: issued.notBefore.toISOString(),
+        notAfter: issued.notAfter.toISOString(),
+        renewAt: issued.renewAt.toISOString(),
+      },
+    );
+    if (result.changed)
+      logger.info(
+        { serial: issued.serial, notAfter: issued.notAfter, generation: result.generation },
+        "certificate installed",
+      );
+
+    return { issued, result };
+  }
 }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ConfigError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
+import type { SshGrant } from "../ssh/ssh-grant.js";
 import { AuthFailure } from "./auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 import { credentialsFor } from "./authorization-header.js";
@@ -30,6 +31,8 @@ export interface ApiKeyConfig {
   /** Name patterns; omitted = all names. */
   grants?: string[];
   admin?: boolean;
+  /** SSH certificate grant (auth.apiKeys[].sshPrincipals …); absent = no SSH certificates. */
+  ssh?: SshGrant | undefined;
 }
 
 export interface ApiKeyAuthenticatorDeps {
@@ -74,6 +77,7 @@ function storedKeys(keys: readonly ApiKeyConfig[]): StoredKey[] {
         method: API_KEY_METHOD,
         grants: k.grants === undefined ? "all" : Object.freeze([...k.grants]),
         admin: k.admin ?? false,
+        ...(k.ssh ? { ssh: k.ssh } : {}),
       },
     });
   });

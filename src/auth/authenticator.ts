@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { SshGrant } from "../ssh/ssh-grant.js";
 
 /**
  * An Authenticator recognises one kind of credential. `authenticate` returns `undefined` when the
@@ -18,6 +19,8 @@ export interface AuthRequest {
   remoteAddress: string;
   /** DER of the verified TLS client certificate, when the listener did mTLS. */
   peerCertificate?: Buffer;
+  /** DER of the certificates above the leaf on the path the TLS layer verified (intermediates, anchor). */
+  peerChain?: Buffer[];
 }
 
 export interface Principal {
@@ -33,4 +36,6 @@ export interface Principal {
   grants: readonly string[] | "all";
   /** Admin is its own permission; it never follows from a certificate grant. */
   admin: boolean;
+  /** SSH certificate grant (src/ssh/ssh-grant.ts); absent = no SSH certificates. */
+  ssh?: SshGrant;
 }

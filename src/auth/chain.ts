@@ -1,7 +1,7 @@
 import { AuthenticationError, RateLimitedError, toCertfleetError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { AuditEvent } from "../storage/storage.js";
-import { AuthFailure } from "./auth-failure.js";
+import { AuthFailure, classifyFailure } from "./auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 import { addressKey, type FailureLimiter } from "./failure-limiter.js";
 
@@ -12,10 +12,14 @@ import { addressKey, type FailureLimiter } from "./failure-limiter.js";
  * 2. ask each authenticator in order; the first that recognises the credential decides;
  * 3. before a method that can name the claimed identity up front (client id) checks the secret,
  *    refuse an identity that failed too often;
- * 4. count a failure against the address and the identity;
+ * 4. count a failure against the address and the identity — only when it can be a guess (unknown
+ *    key, bad secret or signature, anything malformed; auth-failure.ts classifyFailure), never an
+ *    authentic token that merely expired;
  * 5. write one audit event per decision (`auth.allow` / `auth.deny`, with the method, the identity
  *    and the internal reason);
- * 6. throw only generic errors: a 401 says "authentication required", whatever the reason was.
+ * 6. throw only coarse errors: a 401 says "authentication required" with one of three stable codes
+ *    (`unauthenticated`, `token_expired`, `identity_mismatch`) and `details.freshCredentialMayHelp`,
+ *    so an agent knows whether fetching a new token is worth it; the reason stays in the audit log.
  */
 
 /** Optional extra an authenticator may implement (detected at run time). */
@@ -85,10 +89,15 @@ export async function authenticate(
     } catch (e) {
       if (e instanceof AuthenticationError) {
         const identity = (e instanceof AuthFailure ? e.identity : undefined) ?? claimed;
-        deps.limiter.recordFailure(address);
-        if (identity !== undefined) deps.limiter.recordFailure(identityKey(identity));
+        const failure = classifyFailure(e);
+        if (failure.guess) {
+          deps.limiter.recordFailure(address);
+          if (identity !== undefined) deps.limiter.recordFailure(identityKey(identity));
+        }
         await deny(authenticator.method, identity ?? null, e.internal ?? e.code);
-        throw e;
+        throw new AuthenticationError(e.internal ?? e.code, failure.code, {
+          freshCredentialMayHelp: failure.freshCredentialMayHelp,
+        });
       }
       const error = toCertfleetError(e);
       await deny(authenticator.method, null, `${error.code}${error.internal ? `: ${error.internal}` : ""}`);
@@ -114,7 +123,7 @@ export async function authenticate(
 
   // No credential of any accepted kind: not counted as a guess, but recorded.
   await deny(null, null, "no_credentials");
-  throw new AuthFailure("no_credentials");
+  throw new AuthenticationError("no_credentials", "unauthenticated", { freshCredentialMayHelp: true });
 }
 
 /** The chain as the server's `Authenticate` function. */

@@ -21,16 +21,22 @@ import type { LegacySwitch } from "./legacy-switch.js";
  *   `$ssl_client_escaped_cert`) — believed only when the connection comes from a configured trusted
  *   proxy address; from anywhere else the header is refused as an attack.
  *
- * Either way it is verified here again: issued and signed by a CA in the configured bundle (each bundle
- * certificate is a trust anchor, so a bundle holding an intermediate accepts what it issues), within
- * its validity, not a CA itself, and allowed for client authentication when it has an EKU. The identity
+ * Either way it is verified here again, as a path: the leaf, then the intermediates the client presented
+ * (sent in the TLS handshake, or further PEM blocks after the leaf in the forwarded header), up to a
+ * certificate in the configured bundle. Each bundle certificate is a trust anchor, so a bundle holding
+ * only the root accepts a leaf from an intermediate the client sends along, and a bundle holding an
+ * intermediate accepts what it issues directly. Every certificate on the path is within its validity,
+ * signed by the next one, and every issuer is a CA; the path is at most MAX_PATH_DEPTH long. The leaf
+ * is not a CA itself, and is allowed for client authentication when it has an EKU. The identity
  * record is then found by binding key: SHA-256 fingerprint first, then SAN URIs, SAN DNS names,
  * subject CN (binding.ts). The organisation's legacy switch is checked before anything else.
  */
 
 export const CERTIFICATE_METHOD = "certificate";
 export const DEFAULT_FORWARDED_CERT_HEADER = "x-ssl-client-cert";
-const MAX_FORWARDED_BYTES = 16 * 1024;
+const MAX_FORWARDED_BYTES = 64 * 1024;
+/** Intermediates between a leaf and its anchor, at most (more is refused, not searched). */
+export const MAX_PATH_DEPTH = 4;
 const EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 const EKU_ANY = "2.5.29.37.0";
 
@@ -115,8 +121,10 @@ export function createClientCertificateAuthenticator(
   const header = (deps.forwardedHeader ?? DEFAULT_FORWARDED_CERT_HEADER).toLowerCase();
   const logger = deps.logger.child({ component: "auth.certificate" });
 
-  function presented(request: AuthRequest): Buffer | undefined {
-    if (request.peerCertificate && request.peerCertificate.length > 0) return request.peerCertificate;
+  /** The presented leaf and the intermediates sent along with it (DER). */
+  function presented(request: AuthRequest): { leaf: Buffer; intermediates: Buffer[] } | undefined {
+    if (request.peerCertificate && request.peerCertificate.length > 0)
+      return { leaf: request.peerCertificate, intermediates: [...(request.peerChain ?? [])] };
     const forwarded = singleHeader(request.headers, header);
     if (forwarded === undefined || forwarded.trim() === "") return undefined;
     if (!isAddressIn(proxies, request.remoteAddress)) {
@@ -133,16 +141,51 @@ export function createClientCertificateAuthenticator(
     } catch {
       throw new AuthFailure("certificate_malformed", "forwarded certificate is not URL-encoded");
     }
-    const block = splitPemChain(pem)[0];
-    if (!block) throw new AuthFailure("certificate_malformed", "forwarded header holds no PEM certificate");
+    const blocks = splitPemChain(pem);
+    if (blocks.length === 0)
+      throw new AuthFailure("certificate_malformed", "forwarded header holds no PEM certificate");
+    if (blocks.length > MAX_PATH_DEPTH + 1)
+      throw new AuthFailure("certificate_malformed", "forwarded chain too long");
     try {
-      return new X509Certificate(block).raw;
+      const [leaf, ...rest] = blocks.map((b) => new X509Certificate(b).raw);
+      return { leaf: leaf!, intermediates: rest };
     } catch (e) {
       throw new AuthFailure("certificate_malformed", e instanceof Error ? e.message : String(e));
     }
   }
 
-  function verify(der: Buffer): void {
+  const validAt = (cert: X509Certificate, now: number) =>
+    now >= new Date(cert.validFrom).getTime() && now <= new Date(cert.validTo).getTime();
+  const signedBy = (cert: X509Certificate, issuer: X509Certificate) =>
+    issuer.ca && cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+
+  /**
+   * Walk from the leaf up: an anchor that signed the current certificate ends the path; otherwise one
+   * presented intermediate that signed it (a CA, valid now, not used before) becomes the current one.
+   */
+  function verifyPath(leaf: X509Certificate, intermediates: readonly Buffer[], now: number): void {
+    const pool: X509Certificate[] = [];
+    for (const der of intermediates.slice(0, MAX_PATH_DEPTH * 2)) {
+      try {
+        pool.push(new X509Certificate(der));
+      } catch {
+        // an unreadable extra certificate cannot be on a valid path
+      }
+    }
+    let current = leaf;
+    for (let depth = 0; depth <= MAX_PATH_DEPTH; depth++) {
+      if (anchors.some((ca) => validAt(ca, now) && signedBy(current, ca))) return;
+      const next = pool.findIndex((ca) => validAt(ca, now) && signedBy(current, ca));
+      if (next < 0) break;
+      current = pool.splice(next, 1)[0]!;
+    }
+    throw new AuthFailure(
+      "certificate_untrusted",
+      `no path from ${leaf.subject.replace(/\n/g, ", ")} through ${intermediates.length} presented intermediate(s) to a trusted client CA`,
+    );
+  }
+
+  function verify(der: Buffer, intermediates: readonly Buffer[]): void {
     let cert: X509Certificate;
     try {
       cert = new X509Certificate(der);
@@ -158,28 +201,17 @@ export function createClientCertificateAuthenticator(
     if (eku !== undefined && !eku.includes(EKU_CLIENT_AUTH) && !eku.includes(EKU_ANY)) {
       throw new AuthFailure("certificate_not_client_auth", "extended key usage lacks clientAuth");
     }
-    const anchor = anchors.find(
-      (ca) =>
-        ca.ca &&
-        cert.checkIssued(ca) &&
-        cert.verify(ca.publicKey) &&
-        now >= new Date(ca.validFrom).getTime() &&
-        now <= new Date(ca.validTo).getTime(),
-    );
-    if (!anchor)
-      throw new AuthFailure(
-        "certificate_untrusted",
-        `issuer ${cert.issuer.replace(/\n/g, ", ")} is not a trusted client CA`,
-      );
+    verifyPath(cert, intermediates, now);
   }
 
   return {
     method: CERTIFICATE_METHOD,
     async authenticate(request: AuthRequest, signal: AbortSignal): Promise<Principal | undefined> {
-      const der = presented(request);
-      if (der === undefined) return undefined;
+      const chain = presented(request);
+      if (chain === undefined) return undefined;
+      const der = chain.leaf;
       await deps.legacySwitch.assertEnabled("certificate", signal);
-      verify(der);
+      verify(der, chain.intermediates);
       const identity = certificateIdentity(der);
       const record = await findIdentityByKeys(deps.store, certificateBindingKeys(identity), signal);
       if (!record)

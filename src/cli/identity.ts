@@ -1,3 +1,4 @@
+import { open, readFile, unlink, type FileHandle } from "node:fs/promises";
 import {
   createIdentityRecord,
   IDENTITY_METHODS,
@@ -7,7 +8,11 @@ import {
   updateIdentityRecord,
   type IdentityMethod,
 } from "../auth/identity-service.js";
+import { createCertificateIdentity } from "../auth/client-certificate-issuance.js";
 import { writeLegacySettings } from "../auth/legacy-switch.js";
+import { systemClock } from "../core/clock.js";
+import { createLogger } from "../core/logger.js";
+import { createEmbeddedCa } from "../internal-ca/embedded-ca.js";
 import { ValidationError } from "../core/errors.js";
 import type { AuditEvent, Storage } from "../storage/storage.js";
 import { withConfiguredStorage } from "./open-storage.js";
@@ -46,10 +51,25 @@ export async function identityCreateCommand(
     grant?: string[];
     admin?: boolean;
     disabled?: boolean;
+    issueClientCert?: boolean;
+    validity?: string;
+    publicKey?: string;
+    certOut?: string;
+    keyOut?: string;
   },
 ): Promise<number> {
   if (!(IDENTITY_METHODS as readonly string[]).includes(opts.method)) {
     throw new ValidationError("request_invalid", `--method must be one of ${IDENTITY_METHODS.join(", ")}`);
+  }
+  if (opts.issueClientCert) {
+    if (opts.method !== "certificate")
+      throw new ValidationError("request_invalid", "--issue-client-cert needs --method certificate");
+    if ((opts.binding ?? []).length > 0)
+      throw new ValidationError(
+        "binding_invalid",
+        "--issue-client-cert binds the new certificate; give no --binding",
+      );
+    return identityCreateWithClientCertCommand(opts);
   }
   return withConfiguredStorage(opts.config, async (storage) => {
     const { record, clientSecret } = await createIdentityRecord(storage, {
@@ -144,6 +164,111 @@ export async function settingsLegacyCommand(enabled: boolean, opts: Common): Pro
       opts.json,
       { legacyMethodsEnabled: enabled },
       `legacy methods (client_secret, certificate) ${enabled ? "enabled" : "disabled"}`,
+    );
+    return 0;
+  });
+}
+
+/**
+ * `certfleet identity create --method certificate --issue-client-cert`: the client certificate comes
+ * from the embedded CA (the one the server uses, from the same storage) and the record is bound to it.
+ * Files are created, never overwritten (the key with mode 0600); without them the PEMs are printed once.
+ */
+export async function identityCreateWithClientCertCommand(
+  opts: Common & {
+    name: string;
+    grant?: string[];
+    admin?: boolean;
+    disabled?: boolean;
+    validity?: string;
+    publicKey?: string;
+    certOut?: string;
+    keyOut?: string;
+  },
+): Promise<number> {
+  const validityDays = opts.validity === undefined ? undefined : Number(opts.validity);
+  if (validityDays !== undefined && !Number.isFinite(validityDays))
+    throw new ValidationError("validity_invalid", "--validity takes a number of days");
+  if (opts.publicKey !== undefined && opts.keyOut !== undefined)
+    throw new ValidationError(
+      "request_invalid",
+      "--key-out makes no sense with --public-key: no key is made",
+    );
+  const publicKeyPem = opts.publicKey === undefined ? undefined : await readFile(opts.publicKey, "utf8");
+  return withConfiguredStorage(opts.config, async (storage, config) => {
+    const embedded = config.issuers.find((i) => i.type === "embedded");
+    const ca = await createEmbeddedCa({
+      store: storage,
+      clock: systemClock,
+      logger: createLogger({ level: "warn" }),
+      options: {
+        id: embedded?.id,
+        name: embedded?.type === "embedded" ? embedded.commonName : undefined,
+      },
+    });
+    if (!config.auth.clientCertificates.enabled || config.auth.clientCertificates.caBundleFile) {
+      process.stderr.write(
+        "warning: the server does not trust the embedded CA for client certificates " +
+          "(auth.clientCertificates is disabled or names its own caBundleFile)\n",
+      );
+    }
+    // Claim the output files first (never overwriting), so a new key is never made with nowhere to go.
+    const claimed: { path: string; handle: FileHandle }[] = [];
+    try {
+      if (opts.certOut) claimed.push({ path: opts.certOut, handle: await open(opts.certOut, "wx", 0o644) });
+      if (opts.keyOut) claimed.push({ path: opts.keyOut, handle: await open(opts.keyOut, "wx", 0o600) });
+    } catch (e) {
+      for (const c of claimed) await c.handle.close().then(() => unlink(c.path));
+      throw new ValidationError("output_exists", `cannot create the output file: ${(e as Error).message}`);
+    }
+    let created: Awaited<ReturnType<typeof createCertificateIdentity>>;
+    try {
+      created = await createCertificateIdentity(
+        { store: storage, ca },
+        {
+          name: opts.name,
+          grants: opts.grant ?? [],
+          enabled: !opts.disabled,
+          admin: opts.admin ?? false,
+          validityDays,
+          publicKeyPem,
+        },
+      );
+    } catch (e) {
+      for (const c of claimed) await c.handle.close().then(() => unlink(c.path));
+      throw e;
+    }
+    const { record, certificate } = created;
+    const certFile = certificate.certPem + certificate.chainPem;
+    for (const c of claimed) {
+      const data = c.path === opts.certOut ? certFile : (certificate.privateKeyPem ?? "");
+      await c.handle.writeFile(data);
+      await c.handle.sync();
+      await c.handle.close();
+    }
+    await audit(storage, {
+      type: "admin.identity.create",
+      subject: record.id,
+      data: { method: record.method, name: record.name, clientCertificate: true },
+    });
+    const printed = {
+      ...(opts.certOut ? {} : { certificate: certificate.certPem, chain: certificate.chainPem }),
+      ...(opts.keyOut || !certificate.privateKeyPem ? {} : { privateKey: certificate.privateKeyPem }),
+    };
+    out(
+      opts.json,
+      { ...presentIdentity(record), clientCertificate: printed },
+      [
+        `created identity ${record.id} (certificate, ${record.name}), bound to sha256=${record.binding.fingerprint}`,
+        opts.certOut ? `certificate and chain: ${opts.certOut}` : certFile.trim(),
+        ...(certificate.privateKeyPem
+          ? [
+              opts.keyOut
+                ? `private key: ${opts.keyOut}`
+                : certificate.privateKeyPem.trim() + "\n(shown only now)",
+            ]
+          : []),
+      ].join("\n"),
     );
     return 0;
   });

@@ -109,6 +109,14 @@ identity
   )
   .option("--admin", "give it the admin permission")
   .option("--disabled", "create it disabled")
+  .option(
+    "--issue-client-cert",
+    "certificate method: issue a client certificate from the embedded CA and bind the record to it",
+  )
+  .option("--validity <days>", "with --issue-client-cert: lifetime in days (default 90)")
+  .option("--public-key <file>", "with --issue-client-cert: certify this SPKI PEM instead of making a key")
+  .option("--cert-out <file>", "with --issue-client-cert: write the certificate and chain here")
+  .option("--key-out <file>", "with --issue-client-cert: write the new private key here (mode 0600)")
   .option(...configOption)
   .option("--json", "machine-readable output")
   .action(async (opts) => {

@@ -3,6 +3,9 @@ import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
+import type { SshGrant } from "../ssh/ssh-grant.js";
+import type { SshCaOptions } from "../ssh/ssh-ca.js";
+import { resolveSshCa, sshGrantOfFields } from "../ssh/ssh-config.js";
 import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING, parseDuration, type ConfigFile } from "./schema.js";
 
 /**
@@ -31,7 +34,15 @@ export interface ResolvedConfig {
     previousEncryptionKeys: Buffer[];
   };
   auth: {
-    apiKeys: { name: string; key?: string; keyHash?: string; grants?: string[]; admin: boolean }[];
+    apiKeys: {
+      name: string;
+      key?: string;
+      keyHash?: string;
+      grants?: string[];
+      admin: boolean;
+      /** SSH certificate grant (auth.apiKeys[].ssh*); absent = no SSH certificates. */
+      ssh?: SshGrant;
+    }[];
     jwtIssuers: TrustedIssuer[];
     clientCertificates: {
       enabled: boolean;
@@ -40,6 +51,8 @@ export interface ResolvedConfig {
       forwardedHeader: string;
     };
     sessionTokens: { enabled: boolean; ttlSeconds: number };
+    /** Failure limiter (auth/failure-limiter.ts): guesses allowed per key within the window. */
+    failureLimit: { maxFailures: number; windowMs: number };
     /** No credential configured at all: generate and print a bootstrap API key. */
     bootstrap: boolean;
   };
@@ -64,6 +77,8 @@ export interface ResolvedConfig {
     issueTimeoutMs: number;
   };
   acmeServer: AcmeServerConfig;
+  /** The SSH CA; undefined when ssh.enabled is false. */
+  ssh: SshCaOptions | undefined;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
   /** Settings that load but deserve a start-up warning (each names its key). */
@@ -127,7 +142,15 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const apiKeys = a.apiKeys.map((k, i) => {
     if (!k.key === !k.keyHash)
       issues.push({ path: `auth.apiKeys.${i}`, message: "set exactly one of key or keyHash" });
-    return { name: k.name, key: k.key, keyHash: k.keyHash, grants: k.grants, admin: k.admin };
+    const ssh = sshGrantOfFields(k);
+    return {
+      name: k.name,
+      key: k.key,
+      keyHash: k.keyHash,
+      grants: k.grants,
+      admin: k.admin,
+      ...(ssh ? { ssh } : {}),
+    };
   });
   // auth.method selects le-cert-server's single method: the other block is not honoured (warned).
   const shortJwt = a.jwt !== undefined || a.issuerUrl !== undefined;
@@ -291,6 +314,9 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
   const ttl = parseDuration(a.sessionTokens.ttl);
   if (ttl < 60_000 || ttl > 3_600_000)
     issues.push({ path: "auth.sessionTokens.ttl", message: "must be between 1m and 1h" });
+  const failureWindow = parseDuration(a.failureLimit.window);
+  if (failureWindow < 1000 || failureWindow > 86_400_000)
+    issues.push({ path: "auth.failureLimit.window", message: "must be between 1s and 24h" });
   const serverTimeouts = {
     request: parseDuration(file.server.requestTimeout),
     headers: parseDuration(file.server.headersTimeout),
@@ -306,6 +332,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       path: "server.connectionTimeout",
       message: "must be longer than server.keepAliveTimeout (or 0)",
     });
+  const ssh = resolveSshCa(file.ssh, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
   const tls = file.server.tls;
@@ -353,6 +380,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
         enabled: a.sessionTokens.enabled,
         ttlSeconds: Math.round(parseDuration(a.sessionTokens.ttl) / 1000),
       },
+      failureLimit: { maxFailures: a.failureLimit.maxFailures, windowMs: failureWindow },
     },
     issuers,
     routing: { rules: file.routing.rules, defaultIssuer },
@@ -375,6 +403,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
     },
     acmeServer: file.acmeServer,
+    ssh,
     metrics: file.metrics,
     logLevel: file.logging.level,
     warnings,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { acmeServerConfigSchema } from "../acme-server/config.js";
 import { KEY_TYPES } from "../core/key-types.js";
+import { sshApiKeyFields, sshServerSchema } from "../ssh/ssh-config.js";
 
 /**
  * The configuration file schema. Strict everywhere: an unknown key is an error naming its path.
@@ -106,6 +107,7 @@ const apiKey = z.strictObject({
     .optional()
     .describe("names this key may obtain; omitted = all names (warned at start)"),
   admin: z.boolean().default(false),
+  ...sshApiKeyFields,
 });
 
 const dnsProvider = z.strictObject({
@@ -286,6 +288,23 @@ export const configSchema = z.strictObject({
           ttl: duration.default("15m"),
         })
         .prefault({}),
+      failureLimit: z
+        .strictObject({
+          maxFailures: z
+            .number()
+            .int()
+            .min(1)
+            .max(100_000)
+            .default(10)
+            .describe(
+              "failed authentications that can be guesses (unknown key, bad secret or signature) allowed per source address and per identity within the window before 429 auth_rate_limited; expired or otherwise authentic tokens do not count",
+            ),
+          window: duration.default("5m").describe("sliding window of the failure limit (1s to 24h)"),
+        })
+        .prefault({})
+        .describe(
+          "the per-address / per-identity limit on guessed credentials (a NAT'd fleet shares one address)",
+        ),
     })
     .prefault({}),
   letsEncrypt: z
@@ -364,6 +383,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
+  ssh: sshServerSchema.prefault({}),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true).describe("serve Prometheus metrics on the API listener"),

@@ -59,8 +59,8 @@ export class ValidationError extends CertfleetError {
 
 export class AuthenticationError extends CertfleetError {
   /** `reason` goes to the audit log; the caller only ever sees a generic message. */
-  constructor(reason: string, code = "unauthenticated") {
-    super(code, "authentication required", { status: 401, internal: reason });
+  constructor(reason: string, code = "unauthenticated", details?: Record<string, unknown>) {
+    super(code, "authentication required", { status: 401, internal: reason, details });
   }
 }
 

@@ -16,12 +16,19 @@ export function authRequestOf(request: FastifyRequest): AuthRequest {
   const socket = request.raw.socket as TLSSocket;
   const peer =
     typeof socket.getPeerCertificate === "function" && socket.authorized
-      ? socket.getPeerCertificate(false)
+      ? socket.getPeerCertificate(true)
       : undefined;
+  // The issuer links of a detailed peer certificate: the path OpenSSL verified (it ends self-linked).
+  const chain: Buffer[] = [];
+  for (let c = peer?.issuerCertificate; c && c.raw && chain.length < 8; c = c.issuerCertificate) {
+    if (c.raw.equals(chain.at(-1) ?? peer!.raw)) break;
+    chain.push(c.raw);
+  }
   return {
     headers: request.headers,
     remoteAddress: request.ip,
     peerCertificate: peer && peer.raw ? peer.raw : undefined,
+    peerChain: chain,
   };
 }
 

@@ -27,6 +27,25 @@ describe("renewal plan", () => {
     );
   });
 
+  it("spreads every periodic bound over its last tenth, so agents started together drift apart", () => {
+    const base = { now, jitterMs: 0, maxIntervalMs: 24 * H };
+    const capped = { ...base, renewAt: at(100 * H), notAfter: at(200 * H) };
+    expect(delayAfterSuccess({ ...capped, random: () => 1 })).toBe(0.9 * 24 * H);
+    expect(delayAfterSuccess({ ...capped, random: () => 0.5 })).toBeCloseTo(0.95 * 24 * H, 3);
+    const past = { ...base, renewAt: at(-H), notAfter: at(100 * H) };
+    expect(delayAfterSuccess({ ...past, random: () => 1 })).toBe(0.9 * H);
+    // many draws: never above the bound, and not all equal
+    const draws = Array.from({ length: 50 }, () => delayAfterSuccess(capped));
+    expect(Math.max(...draws)).toBeLessThanOrEqual(24 * H);
+    expect(Math.min(...draws)).toBeGreaterThanOrEqual(0.9 * 24 * H);
+    expect(new Set(draws).size).toBeGreaterThan(1);
+    // an upstream Retry-After is never shortened by the spread
+    const limited = new CertfleetError("rate_limited", "slow down", { status: 429, retryAfter: 3600 });
+    expect(
+      delayAfterFailure({ now, failures: 1, error: limited, installedNotAfter: at(2 * H), random: () => 1 }),
+    ).toBe(H);
+  });
+
   it("after success with a certificate already past renewAt: soon, between 30 s and 1 h", () => {
     const base = { now, jitterMs: 0, maxIntervalMs: 24 * H, random: () => 0 };
     expect(delayAfterSuccess({ ...base, renewAt: at(-H), notAfter: at(100 * H) })).toBe(H);
@@ -42,8 +61,12 @@ describe("renewal plan", () => {
       delayAfterFailure({ now, failures: 4, error, installedNotAfter: at(100 * H), random: () => 0.5 }),
     ).toBe(H);
     expect(
-      delayAfterFailure({ now, failures: 4, error, installedNotAfter: at(2 * H), random: () => 0.5 }),
+      delayAfterFailure({ now, failures: 4, error, installedNotAfter: at(2 * H), random: () => 0 }),
     ).toBe(H / 2);
+    // the near-expiry cap is spread over its last tenth, earlier only
+    expect(
+      delayAfterFailure({ now, failures: 4, error, installedNotAfter: at(2 * H), random: () => 1 }),
+    ).toBe(0.9 * (H / 2));
     const limited = new CertfleetError("rate_limited", "slow down", { status: 429, retryAfter: 600 });
     expect(
       delayAfterFailure({

@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKeyAuthenticator } from "../../src/auth/api-key.js";
+import { failureReason } from "../../src/auth/auth-failure.js";
 import { createAuthenticate } from "../../src/auth/chain.js";
 import { createClientCredentials, createClientSecretAuthenticator } from "../../src/auth/client-secret.js";
 import { createFailureLimiter } from "../../src/auth/failure-limiter.js";
 import { createJwtAuthenticator } from "../../src/auth/jwt/jwt-authenticator.js";
 import { createLegacySwitch } from "../../src/auth/legacy-switch.js";
 import { createManualClock } from "../../src/core/clock.js";
-import type { RateLimitedError } from "../../src/core/errors.js";
+import type { CertfleetError, RateLimitedError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { Storage } from "../../src/storage/storage.js";
-import { base64url } from "../harness/jwks-issuer.js";
+import { base64url, startJwksIssuer, type JwksIssuer } from "../harness/jwks-issuer.js";
 import {
   authRequest,
   createIdentity,
@@ -141,4 +142,101 @@ describe("authentication chain", () => {
     );
     expect((error as { status: number }).status).toBe(503);
   });
+});
+
+describe("authentication chain: what counts as a guess, and what the 401 says", () => {
+  let storage: Storage;
+  let issuer: JwksIssuer;
+  let authenticate: ReturnType<typeof createAuthenticate>;
+  let identityId: string;
+  const clock = createManualClock(new Date());
+
+  beforeAll(async () => {
+    storage = await openStorage();
+    issuer = await startJwksIssuer();
+    const logger = silentLogger();
+    identityId = (
+      await createIdentity(storage, {
+        method: "jwt",
+        binding: { issuer: issuer.issuerUrl, subject: "bot" },
+        grants: ["a.test"],
+      })
+    ).id;
+    authenticate = createAuthenticate(
+      [
+        createApiKeyAuthenticator({ keys: [{ name: "web", key: KEY, grants: ["web.test"] }], logger }),
+        createJwtAuthenticator({
+          issuers: [{ issuerUrl: issuer.issuerUrl, audience: "certfleet", clockToleranceSeconds: 0 }],
+          fetch,
+          clock,
+          logger,
+          store: storage,
+        }),
+      ],
+      {
+        limiter: createFailureLimiter({ clock, maxFailures: 3, windowMs: 60_000 }),
+        audit: async () => {},
+        logger,
+      },
+    );
+  });
+  afterAll(async () => {
+    await issuer.close();
+    await storage.close();
+  });
+
+  const token = (claims: Record<string, unknown>) =>
+    issuer.sign({ sub: "bot", aud: "certfleet", ...claims }, { now: clock.now() });
+
+  it("a well-signed expired token is token_expired (a fresh token may help) and never blocks the address", async () => {
+    const expired = await token({ exp: Math.floor(clock.now().getTime() / 1000) - 60 });
+    for (let i = 0; i < 12; i++) {
+      const error = (await expectCode(
+        authenticate(bearer(expired, "10.9.0.1"), signal),
+        "token_expired",
+      )) as CertfleetError;
+      expect(error.status).toBe(401);
+      expect(error.details).toEqual({ freshCredentialMayHelp: true });
+      expect(failureReason(error)).toBe("jwt_expired");
+    }
+    // twelve expiries later the address still gets in, with a fresh token and with an API key
+    expect((await authenticate(bearer(await token({}), "10.9.0.1"), signal)).id).toBe(identityId);
+    expect((await authenticate(apiKeyFrom("10.9.0.1"), signal)).id).toBe("apikey:web");
+  });
+
+  it("a valid token for another identity than the request names is identity_mismatch: no retry helps", async () => {
+    const request = authRequest(
+      {
+        authorization: `Bearer ${await token({})}`,
+        "x-certfleet-identity": "00000000-0000-4000-8000-000000000000",
+      },
+      { remoteAddress: "10.9.0.2" },
+    );
+    for (let i = 0; i < 5; i++) {
+      const error = (await expectCode(authenticate(request, signal), "identity_mismatch")) as CertfleetError;
+      expect(error.details).toEqual({ freshCredentialMayHelp: false });
+    }
+    expect((await authenticate(apiKeyFrom("10.9.0.2"), signal)).id).toBe("apikey:web");
+  });
+
+  it("guesses still count: a bad signature or an unknown key blocks the address after the limit", async () => {
+    const good = await token({});
+    const [h, p] = good.split(".");
+    const forged = `${h}.${p}.${Buffer.alloc(64, 1).toString("base64url")}`;
+    const error = (await expectCode(
+      authenticate(bearer(forged, "10.9.0.3"), signal),
+      "unauthenticated",
+    )) as CertfleetError;
+    expect(error.details).toEqual({ freshCredentialMayHelp: true });
+    await expectCode(authenticate(apiKeyFrom("10.9.0.3", "wrong-key-0123456789"), signal), "unauthenticated");
+    await expectCode(authenticate(bearer(forged, "10.9.0.3"), signal), "unauthenticated");
+    await expectCode(authenticate(apiKeyFrom("10.9.0.3"), signal), "auth_rate_limited");
+  });
+
+  function bearer(value: string, remoteAddress: string) {
+    return authRequest({ authorization: `Bearer ${value}` }, { remoteAddress });
+  }
+  function apiKeyFrom(remoteAddress: string, key = KEY) {
+    return authRequest({ authorization: `APIKey ${key}` }, { remoteAddress });
+  }
 });

@@ -3,12 +3,14 @@ import { createServer, request as httpsRequest, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FastifyRequest } from "fastify";
 import type { AuthRequest } from "../../src/auth/authenticator.js";
 import { failureReason } from "../../src/auth/auth-failure.js";
 import { createClientCertificateAuthenticator } from "../../src/auth/client-certificate.js";
 import { createLegacySwitch, writeLegacySettings } from "../../src/auth/legacy-switch.js";
 import { createManualClock, systemClock } from "../../src/core/clock.js";
 import { silentLogger } from "../../src/core/logger.js";
+import { authRequestOf } from "../../src/server/auth-hook.js";
 import {
   createEmbeddedCa,
   type ClientCertificate,
@@ -225,5 +227,137 @@ describe("X.509 client certificate authenticator", () => {
       await writeLegacySettings(storage, true, signal);
     }
     expect((await overMtls(byFingerprint)).principal).toMatchObject({ id: recordFp.id });
+  });
+});
+
+/**
+ * Only the root is configured; the leaf comes from the intermediate below it. The client sends the
+ * intermediate along (in the TLS handshake, or after the leaf in the forwarded header) and the path is
+ * verified up to the root. Without the intermediate, or with an intermediate from another hierarchy, the
+ * leaf is refused.
+ */
+describe("X.509 client certificates: the presented chain up to a root-only bundle", () => {
+  let storage: Storage;
+  let rogueStorage: Storage;
+  let ca: EmbeddedCa;
+  let rogueCa: EmbeddedCa;
+  let client: ClientCertificate;
+  let record: IdentityRecord;
+  let authenticator: ReturnType<typeof createClientCertificateAuthenticator>;
+  let server: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    storage = await openStorage();
+    rogueStorage = await openStorage();
+    const logger = silentLogger();
+    ca = await createEmbeddedCa({
+      store: storage,
+      clock: systemClock,
+      logger,
+      options: { name: "root only" },
+    });
+    rogueCa = await createEmbeddedCa({
+      store: rogueStorage,
+      clock: systemClock,
+      logger,
+      options: { name: "root only" },
+    });
+    client = await ca.issueClientCertificate({ subjectCn: "chained-agent", validityDays: 1 });
+    record = await createIdentity(storage, {
+      method: "certificate",
+      binding: { fingerprint: fingerprintOf(client.certPem) },
+      grants: ["chain.example.com"],
+    });
+    authenticator = createClientCertificateAuthenticator({
+      caBundlePem: ca.rootPem,
+      trustedProxies: ["10.0.0.0/24"],
+      store: storage,
+      legacySwitch: createLegacySwitch({ store: storage, clock: systemClock, logger, ttlMs: 0 }),
+      clock: systemClock,
+      logger,
+    });
+    const tls = await ca.issueServerCertificate(["localhost"], ["127.0.0.1"]);
+    server = createServer(
+      {
+        key: tls.privateKeyPem,
+        cert: tls.certPem + tls.chainPem,
+        ca: ca.rootPem, // the server's own listener configuration: the root only
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => {
+        // the server's real extraction of the verified peer certificate and its chain
+        const fake = { raw: req, headers: req.headers, ip: req.socket.remoteAddress ?? "" };
+        authenticator.authenticate(authRequestOf(fake as unknown as FastifyRequest), signal).then(
+          (principal) => res.end(JSON.stringify({ principal: principal ?? null })),
+          (e: unknown) =>
+            res.end(JSON.stringify({ code: (e as { code?: string }).code, reason: failureReason(e) })),
+        );
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await storage?.close();
+    await rogueStorage?.close();
+  });
+
+  const over = (certPem: string, keyPem: string) =>
+    new Promise<{ principal?: { id: string } | null; code?: string; reason?: string }>((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/",
+          ca: ca.rootPem,
+          servername: "localhost",
+          cert: certPem,
+          key: keyPem,
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve(JSON.parse(body)));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+
+  it("over mTLS: leaf + intermediate in the handshake is verified up to the root", async () => {
+    const answer = await over(client.certPem + client.chainPem, client.privateKeyPem!);
+    expect(answer.principal).toMatchObject({ id: record.id });
+  });
+
+  it("over mTLS: the leaf alone has no path to the root and is not identified", async () => {
+    const answer = await over(client.certPem, client.privateKeyPem!);
+    expect(answer.principal ?? null).toBeNull(); // TLS did not verify it: no certificate reaches the authenticator
+  });
+
+  it("forwarded: the chain after the leaf in the header, from a trusted proxy", async () => {
+    const forwarded = (pem: string) =>
+      authRequest({ "x-ssl-client-cert": escaped(pem) }, { remoteAddress: "10.0.0.9" });
+    expect(
+      await authenticator.authenticate(forwarded(client.certPem + client.chainPem), signal),
+    ).toMatchObject({
+      id: record.id,
+    });
+    await expectAuthFailure(
+      authenticator.authenticate(forwarded(client.certPem), signal),
+      "certificate_untrusted",
+    );
+    // another hierarchy's intermediate with the same names does not make a path
+    await expectAuthFailure(
+      authenticator.authenticate(forwarded(client.certPem + rogueCa.intermediatePem), signal),
+      "certificate_untrusted",
+    );
+    const rogue = await rogueCa.issueClientCertificate({ subjectCn: "chained-agent", validityDays: 1 });
+    await expectAuthFailure(
+      authenticator.authenticate(forwarded(rogue.certPem + rogue.chainPem + ca.intermediatePem), signal),
+      "certificate_untrusted",
+    );
   });
 });

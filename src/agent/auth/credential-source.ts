@@ -8,9 +8,12 @@ import type { FetchLike } from "./http-token.js";
  *
  * - `get` returns a credential, reusing a cached one while it is still good; it throws AgentAuthError
  *   when none can be obtained. It honours `signal` for every remote call it makes.
- * - `refused` is called when the server answered 401 to the last credential. The source drops what it
- *   cached and returns true when a fresh `get` may succeed (the client then retries exactly once), or
- *   false when asking again cannot help (a static key).
+ * - One source serves every certificate of the agent, concurrently: what it fetches (a token, a plugin
+ *   run) is shared, and concurrent callers share one fetch (auth/shared-token.ts).
+ * - `refused(rejected)` is called when the server answered 401 to `rejected` and said a fresh credential
+ *   may help. The source drops its cached credential only if it is still `rejected` (another caller may
+ *   already have replaced it) and returns true when a fresh `get` may succeed (the client then retries
+ *   exactly once), or false when asking again cannot help (a static key).
  * - Sources hold secrets in memory only, unless the method's config names a file to keep them in.
  */
 export interface Credential {
@@ -18,12 +21,14 @@ export interface Credential {
   headers: Record<string, string>;
   /** mTLS client certificate (PEM, leaf first) and key, for the `certificate` method. */
   clientCertificate?: { certPem: string; keyPem: string };
+  /** The bearer token inside `headers`, for methods that have one (so a refusal names what it refused). */
+  token?: string;
 }
 
 export interface CredentialSource {
   readonly method: string;
   get(signal: AbortSignal): Promise<Credential>;
-  refused(): boolean;
+  refused(rejected: Credential): boolean;
   close?(): Promise<void>;
 }
 
@@ -46,5 +51,5 @@ export function identityHeaders(uuid: string | undefined): Record<string, string
 }
 
 export function bearer(token: string, uuid: string | undefined): Credential {
-  return { headers: { authorization: `Bearer ${token}`, ...identityHeaders(uuid) } };
+  return { headers: { authorization: `Bearer ${token}`, ...identityHeaders(uuid) }, token };
 }

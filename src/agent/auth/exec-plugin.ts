@@ -5,6 +5,7 @@ import { AgentAuthError } from "../agent-errors.js";
 import type { AuthConfigOf } from "../config/auth-config.js";
 import { commandArgv, groupOptions, killTree, type CommandSpec } from "../shell-command.js";
 import { bearer, type CredentialDeps, type CredentialSource } from "./credential-source.js";
+import { createSharedToken } from "./shared-token.js";
 
 /**
  * External auth plugins, exactly the epithet protocol:
@@ -15,9 +16,11 @@ import { bearer, type CredentialDeps, type CredentialSource } from "./credential
  * - stderr: human-readable messages, passed on line by line;
  * - exit code: 0 success, anything else failure (the state is then left as it was).
  *
- * State lives in this process's memory only, never on disk. The token is reused until the server
- * answers 401; then the plugin runs again (with its state, so it can refresh) and the request is
- * retried once. Runs are serialised: concurrent callers share one run.
+ * State lives in this process's memory only, never on disk. The token is one for the whole agent
+ * (shared-token.ts): reused by every certificate until shortly before its `exp` when it is a JWT, else
+ * until the server answers 401 saying a fresh credential may help; then the plugin runs again (with its
+ * state, so it can refresh) — once for all the certificates that were refused with that token — and each
+ * request is retried once. Runs are serialised: concurrent callers share one run.
  *
  * Error codes: plugin_failed, plugin_timeout, plugin_no_token, plugin_state_too_large,
  * plugin_token_too_large, plugin_not_started.
@@ -159,34 +162,27 @@ export function createExecSource(
   deps: CredentialDeps,
 ): CredentialSource {
   let state: Buffer = Buffer.alloc(0);
-  let token: string | undefined;
-  let running: Promise<string> | undefined;
   const timeoutMs = parseDuration(config.timeout);
-
-  const invoke = async (signal: AbortSignal): Promise<string> => {
-    const result = await runAuthPlugin(config.command, state, {
-      timeoutMs,
-      signal,
-      env: deps.env,
-      platform: deps.platform,
-      onMessage: (line) => deps.tell(`auth plugin: ${line}`),
-    });
-    state = result.state;
-    token = result.token;
-    return result.token;
-  };
+  const token = createSharedToken({
+    clock: deps.clock,
+    fetch: async (signal) => {
+      const result = await runAuthPlugin(config.command, state, {
+        timeoutMs,
+        signal,
+        env: deps.env,
+        platform: deps.platform,
+        onMessage: (line) => deps.tell(`auth plugin: ${line}`),
+      });
+      state = result.state;
+      return result.token;
+    },
+  });
 
   return {
     method: "exec",
-    async get(signal) {
-      if (token !== undefined) return bearer(token, uuid);
-      running ??= invoke(signal).finally(() => {
-        running = undefined;
-      });
-      return bearer(await running, uuid);
-    },
-    refused() {
-      token = undefined;
+    get: async (signal) => bearer(await token.get(signal), uuid),
+    refused(rejected) {
+      if (rejected.token !== undefined) token.drop(rejected.token);
       return true;
     },
   };

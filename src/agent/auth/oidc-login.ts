@@ -7,7 +7,7 @@ import { createPkce, randomToken } from "../oidc/pkce.js";
 import { refreshTokenFile, type RefreshTokenFile } from "../oidc/token-cache-file.js";
 import { bearer, type CredentialDeps, type CredentialSource } from "./credential-source.js";
 import { requestToken, tokenField, type TokenResponse } from "./http-token.js";
-import { jwtExpiry } from "./token-source.js";
+import { jwtExpiry, MAX_REFRESH_MARGIN_MS } from "./shared-token.js";
 
 /**
  * Interactive OIDC login for people: authorization code + PKCE (S256) with a loopback redirect on a
@@ -25,10 +25,9 @@ interface Endpoints {
 
 interface Tokens {
   presented: string;
-  expiresAt: number | undefined;
+  /** When to refresh: shortly before expiry (shared-token.ts's margin); undefined = until refused. */
+  refreshAt: number | undefined;
 }
-
-const REFRESH_MARGIN_MS = 60_000;
 
 export function createOidcLoginSource(
   config: AuthConfigOf<"oidc">,
@@ -106,10 +105,14 @@ export function createOidcLoginSource(
         .catch((e: unknown) => deps.logger.warn({ err: errorText(e) }, "could not write token_cache"));
     }
     const expiresIn = typeof body.expires_in === "number" ? body.expires_in : undefined;
+    const now = deps.clock.now().getTime();
     const expiresAt =
-      jwtExpiry(presented)?.getTime() ??
-      (expiresIn !== undefined ? deps.clock.now().getTime() + expiresIn * 1000 : undefined);
-    return { presented, expiresAt };
+      jwtExpiry(presented)?.getTime() ?? (expiresIn !== undefined ? now + expiresIn * 1000 : undefined);
+    const refreshAt =
+      expiresAt === undefined || expiresAt <= now
+        ? undefined
+        : expiresAt - Math.min(MAX_REFRESH_MARGIN_MS, (expiresAt - now) / 4);
+    return { presented, refreshAt };
   }
 
   async function refresh(signal: AbortSignal): Promise<Tokens | undefined> {
@@ -178,7 +181,7 @@ export function createOidcLoginSource(
 
   const fresh = () =>
     current !== undefined &&
-    (current.expiresAt === undefined || current.expiresAt - REFRESH_MARGIN_MS > deps.clock.now().getTime());
+    (current.refreshAt === undefined || current.refreshAt > deps.clock.now().getTime());
 
   return {
     method,
@@ -191,8 +194,9 @@ export function createOidcLoginSource(
       }
       return bearer(current!.presented, uuid);
     },
-    refused() {
-      current = undefined;
+    refused(rejected) {
+      // Only the token that was refused: a concurrent caller may already hold its replacement.
+      if (current !== undefined && rejected.token === current.presented) current = undefined;
       return true;
     },
   };

@@ -10,9 +10,11 @@ import { serverError } from "./server-error.js";
 
 /**
  * The agent's side of `POST /api/certificate`. One call = authenticate (the credential source), send
- * the names (and a CSR for local key custody), validate the answer's shape. A 401 lets the credential
- * source drop what it cached and the request is retried once with a fresh credential (the exec plugin
- * protocol's rule, applied to every method that can refresh). A second 401 is an AgentAuthError.
+ * the names (and a CSR for local key custody), validate the answer's shape. A 401 that says a fresh
+ * credential may help (`token_expired`, or a bare `unauthenticated`; not `identity_mismatch`) lets the
+ * credential source drop the credential it refused and the request is retried once with a fresh one
+ * (the exec plugin protocol's rule, applied to every method that can refresh). A 401 after that, or one
+ * no fresh credential can fix, is an AgentAuthError carrying the server's code.
  *
  * Error codes: the server's own codes (with its status and Retry-After), plus server_unreachable,
  * server_timeout, server_answer_invalid.
@@ -92,6 +94,17 @@ export interface CertificateClientDeps {
   userAgent: string;
 }
 
+/**
+ * Whether the server's 401 says a fresh credential could succeed: `details.freshCredentialMayHelp`
+ * when the server sends it (`token_expired` → yes, `identity_mismatch` → no), else by the code; an
+ * older server's bare `unauthenticated` keeps the exec protocol's one retry.
+ */
+export function freshCredentialMayHelp(error: CertfleetError): boolean {
+  const stated = error.details?.freshCredentialMayHelp;
+  if (typeof stated === "boolean") return stated;
+  return error.code !== "identity_mismatch";
+}
+
 export function createCertificateClient(deps: CertificateClientDeps): CertificateClient {
   const ca = deps.caBundlePem ? [...rootCertificates, deps.caBundlePem] : undefined;
   const dispatchers = new Map<string, Agent>();
@@ -154,11 +167,16 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
 
   /** Send with a credential; a 401 refreshes it once; a second 401 is an AgentAuthError; non-2xx throws. */
   async function exchange(path: string, body: string | undefined, signal: AbortSignal) {
-    let res = await send(path, await deps.credentials.get(signal), body, signal);
-    if (res.status === 401 && deps.credentials.refused()) {
+    const credential = await deps.credentials.get(signal);
+    let res = await send(path, credential, body, signal);
+    if (
+      res.status === 401 &&
+      freshCredentialMayHelp(serverError(res.status, res.text, res.retryAfter)) &&
+      deps.credentials.refused(credential)
+    ) {
       deps.logger.info(
-        { method: deps.credentials.method },
-        "the server refused the credential; fetching a fresh one",
+        { method: deps.credentials.method, code: serverError(res.status, res.text, null).code },
+        "the server refused the credential; retrying with a fresh one",
       );
       res = await send(path, await deps.credentials.get(signal), body, signal);
     }

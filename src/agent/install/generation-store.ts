@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { fsyncDir, writeNewFile, type FileAttributes } from "./atomic-file.js";
+import { fsyncDir, writeFileAtomic, writeNewFile, type FileAttributes } from "./atomic-file.js";
 
 /**
  * Where one certificate's installed files live, as immutable generations behind one symlink:
@@ -15,6 +15,14 @@ import { fsyncDir, writeNewFile, type FileAttributes } from "./atomic-file.js";
  * over the old one. A crash at any instant leaves `current` at the old complete generation or the new
  * complete one — never at a mix, never at a half-written file. The previous generation is kept until the
  * next commit, so a reader that resolved `current` just before a switch can still finish reading.
+ *
+ *   <dir>/reload-owed                        the generation whose reload command has not succeeded yet
+ *
+ * A commit that owes a reload writes `reload-owed` (atomically, fsynced) naming the new generation
+ * *before* `current` switches to it, and the marker is removed only after the reload command succeeded.
+ * So a crash anywhere between the switch and the end of the reload leaves the marker naming exactly the
+ * generation `current` points at, and the next start runs the reload for it. A marker naming another
+ * generation (a crash before the switch) owes nothing: that generation was never live.
  */
 export interface GenerationFile {
   name: string;
@@ -30,8 +38,15 @@ export interface GenerationStore {
   current(): Promise<string | undefined>;
   /** A file of the current generation; undefined when there is none. */
   readCurrent(name: string): Promise<Buffer | undefined>;
-  /** Write a new generation and switch `current` to it. Returns the generation's name. */
-  commit(files: readonly GenerationFile[]): Promise<string>;
+  /**
+   * Write a new generation and switch `current` to it. Returns the generation's name. With
+   * `reloadOwed`, the reload is recorded as owed for it before the switch (see above).
+   */
+  commit(files: readonly GenerationFile[], options?: { reloadOwed?: boolean }): Promise<string>;
+  /** The current generation when a reload is owed for it, else undefined. */
+  reloadOwed(): Promise<string | undefined>;
+  /** The reload for `generation` succeeded: forget the debt (only if it still names that generation). */
+  reloadDone(generation: string): Promise<void>;
   /**
    * Remove leftovers of interrupted commits (partial generations, stray temp links) and every generation
    * except the current one and the one before it (`previous`, else the newest other one). Safe to call
@@ -42,8 +57,12 @@ export interface GenerationStore {
 
 const GENERATION = /^g-[0-9TZ]+-[0-9a-f]+$/;
 
+const RELOAD_OWED = "reload-owed";
+
 export function createGenerationStore(dir: string): GenerationStore {
   const currentPath = join(dir, "current");
+  const owedPath = join(dir, RELOAD_OWED);
+  const owedGeneration = async () => (await readFile(owedPath, "utf8").catch(() => "")).trim() || undefined;
 
   async function current(): Promise<string | undefined> {
     try {
@@ -63,7 +82,7 @@ export function createGenerationStore(dir: string): GenerationStore {
       if (!generation) return undefined;
       return readFile(join(dir, generation, name)).catch(() => undefined);
     },
-    async commit(files) {
+    async commit(files, options) {
       await mkdir(dir, { recursive: true, mode: 0o755 });
       const stamp = new Date()
         .toISOString()
@@ -81,11 +100,21 @@ export function createGenerationStore(dir: string): GenerationStore {
         throw e;
       }
       await fsyncDir(dir);
+      if (options?.reloadOwed) await writeFileAtomic(owedPath, name + "\n", { mode: 0o644 });
       const link = join(dir, `.current-${randomBytes(4).toString("hex")}`);
       await symlink(name, link);
       await rename(link, currentPath);
       await fsyncDir(dir);
       return name;
+    },
+    async reloadOwed() {
+      const owed = await owedGeneration();
+      return owed !== undefined && owed === (await current()) ? owed : undefined;
+    },
+    async reloadDone(generation) {
+      if ((await owedGeneration()) !== generation) return;
+      await unlink(owedPath).catch(() => undefined);
+      await fsyncDir(dir);
     },
     async prune(before) {
       let entries: string[];
@@ -107,6 +136,7 @@ export function createGenerationStore(dir: string): GenerationStore {
         const stale =
           (entry.startsWith(".g-") && entry.endsWith(".partial")) ||
           entry.startsWith(".current-") ||
+          entry.startsWith(`.${RELOAD_OWED}.tmp-`) ||
           (GENERATION.test(entry) && !live.has(entry));
         if (!stale) continue;
         const path = join(dir, entry);

@@ -39,7 +39,14 @@ export interface CertificateInstaller {
   installed(): Promise<Manifest | undefined>;
   /** The private key of the installed generation (local key custody reuses it). */
   installedKey(): Promise<string | undefined>;
+  /**
+   * Install; when the files changed and the certificate has a reload command, the reload is recorded as
+   * owed for the new generation before it goes live (generation-store.ts), until `reloadDone`.
+   */
   install(material: CertificateMaterial, manifest: Omit<Manifest, "fingerprint">): Promise<InstallResult>;
+  /** The live generation when its reload is still owed (a crash or a failed reload), else undefined. */
+  reloadOwed(): Promise<string | undefined>;
+  reloadDone(generation: string): Promise<void>;
 }
 
 export function createCertificateInstaller(
@@ -63,6 +70,8 @@ export function createCertificateInstaller(
   return {
     store,
     installed,
+    reloadOwed: () => store.reloadOwed(),
+    reloadDone: (generation) => store.reloadDone(generation),
     async installedKey() {
       return (await store.readCurrent(FILES.key))?.toString("utf8");
     },
@@ -77,7 +86,7 @@ export function createCertificateInstaller(
           return { changed: false, generation: previous, currentPath: store.currentPath };
         }
         const files = await renderCertificateFiles(material, cert, ownership, { ...partial, fingerprint });
-        const generation = await store.commit(files);
+        const generation = await store.commit(files, { reloadOwed: cert.reload !== undefined });
         await ensureStableLinks(links);
         await store.prune(previous);
         return { changed: true, generation, currentPath: store.currentPath };

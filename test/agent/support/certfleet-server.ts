@@ -36,6 +36,8 @@ export interface StartServerOptions {
   /** Embedded CA leaf lifetime, e.g. "30s" for renewal tests. */
   leafValidity?: string;
   checkInterval?: string;
+  /** `auth.clientCertificates` as in the config file (e.g. a root-only caBundleFile). */
+  clientCertificates?: Record<string, unknown>;
 }
 
 export async function startTestServer(options: StartServerOptions = {}): Promise<TestServer> {
@@ -50,6 +52,7 @@ export async function startTestServer(options: StartServerOptions = {}): Promise
           { name: "fleet", key: FLEET_KEY, grants: [".example.com"] },
         ],
         issuers: options.issuers ?? [],
+        ...(options.clientCertificates ? { clientCertificates: options.clientCertificates } : {}),
       },
       ...(options.leafValidity
         ? { issuers: [{ id: "embedded", type: "embedded", leafValidity: options.leafValidity }] }
