@@ -34,6 +34,14 @@ export const acmeProfileSchema = z
       .positive()
       .default(300)
       .describe("pending authorizations per account"),
+    eabRebindWindow: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(600_000)
+      .describe(
+        "ms after an EAB key's first bind during which the same client (same contacts) may bind it again with another account key, as Caddy does when it registers from several sites at once; 0: one account per key",
+      ),
     allowPrivateAddresses: z
       .boolean()
       .default(false)

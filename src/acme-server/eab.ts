@@ -31,9 +31,24 @@ export interface EabKeys {
   get(kid: string, signal?: AbortSignal): Promise<EabKey | undefined>;
   /** True if it existed. An account already bound keeps its grants. */
   remove(kid: string): Promise<void>;
+  /**
+   * Note that `binding.accountId` is about to bind `kid`, unless an earlier bind was noted: returns
+   * the binding that stands (the earlier one, or this). Written before the account row, so a request
+   * that loses the race for the key always finds the winner's note.
+   */
+  noteBinding(kid: string, binding: EabBinding, signal?: AbortSignal): Promise<EabBinding>;
+  /** Replace the note (the account that actually holds the key). */
+  replaceBinding(kid: string, binding: EabBinding, signal?: AbortSignal): Promise<void>;
+}
+
+/** Which account bound an EAB key first. */
+export interface EabBinding {
+  accountId: string;
+  profile: string;
 }
 
 export const EAB_NAMESPACE = "acme-eab";
+const BINDING_NAMESPACE = "acme-eab-binding";
 const HMAC_KEY_BYTES = 32;
 const EAB_ALGORITHMS = ["HS256", "HS384", "HS512"];
 
@@ -70,6 +85,19 @@ export function createEabKeys(deps: {
       return value === undefined ? undefined : (JSON.parse(value) as EabKey);
     },
     remove: (kid) => deps.kv.deleteValue(EAB_NAMESPACE, kid),
+    async noteBinding(kid, binding, signal) {
+      const stored = await deps.kv.putValue(
+        BINDING_NAMESPACE,
+        kid,
+        JSON.stringify(binding),
+        { ifAbsent: true },
+        signal,
+      );
+      return JSON.parse(stored) as EabBinding;
+    },
+    async replaceBinding(kid, binding, signal) {
+      await deps.kv.putValue(BINDING_NAMESPACE, kid, JSON.stringify(binding), {}, signal);
+    },
   };
 }
 

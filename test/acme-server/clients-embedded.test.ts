@@ -75,4 +75,30 @@ describe("real ACME clients, eab mode, embedded CA", () => {
     expect(sanDnsNames(leaf)).toEqual(["caddy.example.com"]);
     await opensslVerify(server.caPem, chain, leaf);
   });
+
+  test("caddy: two sites, one EAB key, registering at once; both obtained without a refusal", async () => {
+    const eab = await server.acme.eab.create(["site-a.example.com", "site-b.example.com"]);
+    const res = await runCaddy({
+      directoryUrl: server.directoryUrl(),
+      caFile: server.caFile,
+      domain: "site-a.example.com",
+      moreDomains: ["site-b.example.com"],
+      eab,
+      httpPort: await freePort(),
+      httpsPort: await freePort(),
+      timeoutMs: 50_000,
+    });
+    // runCaddy stops at the first error-level tls.obtain line (a refused registration is one: Caddy
+    // would then wait 60 s), so `obtained` means both sites got theirs on the first attempt
+    expect(res.obtained, res.output.slice(-4000)).toBe(true);
+    expect(res.output.split('"msg":"certificate obtained successfully"').length - 1).toBe(2);
+    expect(res.output).not.toContain("already bound");
+    // Caddy did register twice (one fresh key per site): the second is the same client's rebind
+    const created = (await server.storage.listAudit({ type: "acme.account.create", limit: 100 })).filter(
+      (e) => e.data.eabKid === eab.kid,
+    );
+    expect(created).toHaveLength(2);
+    expect(created.filter((e) => e.data.rebindOf !== undefined)).toHaveLength(1);
+    expect(sanDnsNames(leafAndChain(await res.certPem()).leaf)).toEqual(["site-a.example.com"]);
+  });
 });

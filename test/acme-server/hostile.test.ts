@@ -46,6 +46,8 @@ beforeAll(async () => {
   server = await startAcmeTestServer({
     profiles: [
       { name: "default", mode: "eab" },
+      { name: "once", mode: "eab", eabRebindWindow: 0 },
+      { name: "brief", mode: "eab", eabRebindWindow: 1 },
       {
         name: "open",
         mode: "challenge",
@@ -228,5 +230,52 @@ describe("an order lock left by a dead replica", () => {
     await sleep(retryAfter * 1000);
     const again = await c.post(c.directory.newOrder!, ids(["lock.example.com"]));
     expect(again.status, again.text).toBe(201);
+  });
+});
+
+describe("one EAB key bound twice by the same client (Caddy registering from two sites at once)", () => {
+  async function client(profile: string) {
+    return new TestAcmeClient(server.directoryUrl(profile), server.agent, await newAccountKey()).init();
+  }
+
+  test("a second account key with the same contacts, at once: a second account with the same grants", async () => {
+    const eab = await server.acme.eab.create(["twice.example.com"]);
+    const [a, b] = [await client("default"), await client("default")];
+    const [ra, rb] = await Promise.all([a.register(eab), b.register(eab)]);
+    expect([ra.status, rb.status], `${ra.text} ${rb.text}`).toEqual([201, 201]);
+    expect(a.kid).not.toBe(b.kid);
+    // both may order what the key grants, and only that
+    for (const c of [a, b]) {
+      expect((await c.post(c.directory.newOrder!, ids(["twice.example.com"]))).status).toBe(201);
+      refused(await c.post(c.directory.newOrder!, ids(["other.example.com"])), "rejectedIdentifier");
+    }
+    // another client (other contacts) holding the same key is refused
+    const stranger = await client("default");
+    refused(
+      await stranger.register(eab, { contact: ["mailto:someone-else@example.com"] }),
+      "unauthorized",
+      403,
+    );
+    // the second account is audited with the account it follows (audit writes are asynchronous)
+    const accountIds = [a.kid, b.kid].map((k) => k!.split("/").pop());
+    let rebindOf: unknown;
+    for (let i = 0; i < 40 && rebindOf === undefined; i++) {
+      const audit = await server.storage.listAudit({ type: "acme.account.create", limit: 100 });
+      rebindOf = audit.find((e) => accountIds.includes(e.actor?.split(":").pop()) && e.data.rebindOf)?.data
+        .rebindOf;
+      if (rebindOf === undefined) await sleep(50);
+    }
+    expect(accountIds).toContain(rebindOf);
+  });
+
+  test("with eabRebindWindow 0, or after the window, the key is spent", async () => {
+    const once = await server.acme.eab.create(["once.example.com"]);
+    expect((await (await client("once")).register(once)).status).toBe(201);
+    refused(await (await client("once")).register(once), "unauthorized", 403);
+
+    const brief = await server.acme.eab.create(["brief.example.com"]);
+    expect((await (await client("brief")).register(brief)).status).toBe(201);
+    await sleep(1_100);
+    refused(await (await client("brief")).register(brief), "unauthorized", 403);
   });
 });

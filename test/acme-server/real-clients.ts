@@ -144,6 +144,8 @@ export interface CaddyOptions {
   directoryUrl: string;
   caFile: string;
   domain: string;
+  /** More site blocks with the same issuer (and EAB key), obtained at the same time as `domain`. */
+  moreDomains?: string[];
   eab: { kid: string; hmacKey: string };
   httpPort: number;
   httpsPort: number;
@@ -170,20 +172,23 @@ export async function runCaddy(
     "  }",
     "}",
     "",
-    `${o.domain} {`,
-    "  bind 127.0.0.1",
-    "  tls {",
-    "    issuer acme {",
-    `      dir ${o.directoryUrl}`,
-    `      trusted_roots ${o.caFile}`,
-    `      eab ${o.eab.kid} ${o.eab.hmacKey}`,
-    "      email ops@example.com",
-    "    }",
-    "  }",
-    '  respond "ok"',
-    "}",
-    "",
+    ...[o.domain, ...(o.moreDomains ?? [])].flatMap((domain) => [
+      `${domain} {`,
+      "  bind 127.0.0.1",
+      "  tls {",
+      "    issuer acme {",
+      `      dir ${o.directoryUrl}`,
+      `      trusted_roots ${o.caFile}`,
+      `      eab ${o.eab.kid} ${o.eab.hmacKey}`,
+      "      email ops@example.com",
+      "    }",
+      "  }",
+      '  respond "ok"',
+      "}",
+      "",
+    ]),
   ].join("\n");
+  const wanted = 1 + (o.moreDomains?.length ?? 0);
   const file = join(dir, "Caddyfile");
   await writeFile(file, caddyfile);
   const env = { HOME: dir, XDG_DATA_HOME: join(dir, "data"), XDG_CONFIG_HOME: join(dir, "config") };
@@ -196,7 +201,7 @@ export async function runCaddy(
     const timer = setTimeout(() => resolve(false), o.timeoutMs ?? 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('"msg":"certificate obtained successfully"')) {
+      if (output.split('"msg":"certificate obtained successfully"').length - 1 >= wanted) {
         clearTimeout(timer);
         resolve(true);
       } else if (/"level":"error","ts":[^\n]*"logger":"tls.obtain"/.test(output)) {
