@@ -1,5 +1,7 @@
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { access, chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import { createAcmeIssuer } from "./acme-client/acme-issuer.js";
 import { createAcmeServer } from "./acme-server/index.js";
@@ -23,6 +25,13 @@ import { zodIssues } from "./config/load.js";
 import type { Clock } from "./core/clock.js";
 import { ConfigError } from "./core/errors.js";
 import type { Logger } from "./core/logger.js";
+import {
+  StartupError,
+  dataDirError,
+  databaseError,
+  listenError,
+  masterKeyError,
+} from "./core/startup-error.js";
 import { createDns01Solver, type Dns01Route } from "./dns/dns01-solver.js";
 import { configFromLegoEnv } from "./dns/lego-compat.js";
 import { createPropagationChecker } from "./dns/propagation.js";
@@ -47,6 +56,12 @@ import { createMetrics } from "./server/metrics.js";
 import { VERSION } from "./core/version.js";
 import { loadOrCreateBootstrapKey } from "./server/bootstrap-key.js";
 import { buildHttp01App } from "./server/http01-app.js";
+import {
+  createHolder,
+  restartOnlyChanges,
+  swappableAuthenticate,
+  swappableSolver,
+} from "./server/reloadable.js";
 import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
 import { loadMasterKeys } from "./storage/master-key.js";
 import type { Storage } from "./storage/storage.js";
@@ -67,6 +82,15 @@ export interface Certfleet {
   tlsSource: "configured" | "embedded" | "none";
   bootstrapKey: { key: string; created: boolean } | undefined;
   start(): Promise<{ url: string; http01Url?: string }>;
+  /** Issuances this process is running (reported on shutdown). */
+  running(): number;
+  /**
+   * Apply a re-read configuration (SIGHUP) without a restart: API keys and grants, trusted JWT
+   * issuers, DNS providers, the log level and the server's configured certificate files. All parts are
+   * built before any is swapped in, so a failure changes nothing. Returns the settings that differ but
+   * need a restart.
+   */
+  reload(next: ResolvedConfig): Promise<{ restartNeeded: string[] }>;
   stop(): Promise<void>;
 }
 
@@ -79,8 +103,14 @@ export interface Runtime {
 
 export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Promise<Certfleet> {
   const { logger, clock } = rt;
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const keys = await loadMasterKeys(config.storage);
+  let current = config;
+  await prepareDataDir(config.dataDir);
+  const keyFile = config.storage.encryptionKey ? undefined : config.storage.encryptionKeyFile;
+  const keys = await loadMasterKeys(config.storage).catch((e: unknown) => {
+    throw keyFile?.startsWith(config.dataDir + "/")
+      ? dataDirError(e, config.dataDir)
+      : databaseKeyFileError(e, keyFile);
+  });
   // the ACME server keeps its own tables in the same database, through the same connection
   const { storage, db } = openStorageWithDatabase({
     url: config.storage.url,
@@ -89,8 +119,12 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     logger,
   });
   const closers: (() => Promise<void>)[] = [() => storage.close()];
+  const dbSetting = config.storage.url.startsWith("sqlite:") ? "database.path" : "database.url";
+  const storeWhere = { keyFile, dataDir: config.dataDir, database: config.storage.url };
   try {
-    await storage.migrate();
+    await storage.migrate().catch((e: unknown) => {
+      throw databaseError(e, config.storage.url, dbSetting);
+    });
 
     // --- issuers
     const embeddedConfig = config.issuers.find((i) => i.type === "embedded")!;
@@ -105,6 +139,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
         crlUrl: embeddedConfig.type === "embedded" ? embeddedConfig.crlUrl : undefined,
       },
+    }).catch((e: unknown) => {
+      throw masterKeyError(e, storeWhere);
     });
     const sshCa = config.ssh
       ? await createSshCa({
@@ -117,24 +153,21 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     const caPath = join(config.dataDir, "ca.pem");
     await writeFile(caPath, embeddedCa.rootPem, { mode: 0o644 });
 
-    const dnsRoutes = buildDnsRoutes(config, rt);
     const resolver = createDnsResolver({ servers: config.dns.resolvers });
+    const propagation = createPropagationChecker({
+      resolver,
+      logger,
+      authoritativeServers:
+        config.dns.authoritativeServers.length > 0 ? config.dns.authoritativeServers : undefined,
+    });
+    // DNS providers change on SIGHUP: the issuers hold a solver that delegates to the current one
+    const buildDnsSolver = (c: ResolvedConfig) =>
+      createDns01Solver({ routes: buildDnsRoutes(c, rt), resolver, propagation, logger });
+    const dnsSolver = createHolder(buildDnsSolver(config));
     const solvers: ChallengeSolver[] = [createHttp01Solver({ store: storage, ttlMs: 60 * 60_000 })];
-    if (dnsRoutes.length > 0) {
-      solvers.push(
-        createDns01Solver({
-          routes: dnsRoutes,
-          resolver,
-          propagation: createPropagationChecker({
-            resolver,
-            logger,
-            authoritativeServers:
-              config.dns.authoritativeServers.length > 0 ? config.dns.authoritativeServers : undefined,
-          }),
-          logger,
-        }),
-      );
-    }
+    // with none at start, issuers fall back to their other challenge types: adding some needs a restart
+    const dnsAtStart = config.dns.providers.length > 0;
+    if (dnsAtStart) solvers.push(swappableSolver(dnsSolver));
     const issuers: Issuer[] = [];
     for (const ic of config.issuers) {
       if (ic.type === "embedded") {
@@ -208,19 +241,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       intervalMs: config.certificates.checkIntervalMs,
     });
 
-    // --- authentication
-    let bootstrapKey: Certfleet["bootstrapKey"];
-    const apiKeys = [...config.auth.apiKeys];
-    if (config.auth.bootstrap) {
-      bootstrapKey = await loadOrCreateBootstrapKey(join(config.dataDir, "api-key"));
-      apiKeys.push({
-        name: "bootstrap",
-        key: bootstrapKey.key,
-        keyHash: undefined,
-        grants: undefined,
-        admin: true,
-      });
-    }
+    // --- authentication (rebuilt on SIGHUP; the stateful parts below are kept across reloads)
     const legacySwitch = createLegacySwitch({ store: storage, clock, logger });
     const sessionTokens = config.auth.sessionTokens.enabled
       ? createSessionTokens({
@@ -236,14 +257,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         ? await readFile(config.auth.clientCertificates.caBundleFile, "utf8")
         : embeddedCa.rootPem + embeddedCa.intermediatePem
       : undefined;
-    // Order matters only for speed: each authenticator ignores credentials that are not its kind.
-    const authenticators: Authenticator[] = [];
-    if (sessionTokens) authenticators.push(sessionTokens.authenticator);
-    if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
-    authenticators.push(createClientSecretAuthenticator({ store: storage, legacySwitch, logger }));
-    if (clientCaPem) {
-      authenticators.push(
-        createClientCertificateAuthenticator({
+    const limiter = createFailureLimiter({
+      clock,
+      maxFailures: config.auth.failureLimit.maxFailures,
+      windowMs: config.auth.failureLimit.windowMs,
+    });
+    const clientSecrets = createClientSecretAuthenticator({ store: storage, legacySwitch, logger });
+    const clientCertificates = clientCaPem
+      ? createClientCertificateAuthenticator({
           caBundlePem: clientCaPem,
           trustedProxies: config.auth.clientCertificates.trustedProxies,
           forwardedHeader: config.auth.clientCertificates.forwardedHeader,
@@ -251,34 +272,60 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           legacySwitch,
           clock,
           logger,
-        }),
-      );
-    }
-    let jwt: JwtAuthenticator | undefined;
-    if (config.auth.jwtIssuers.length > 0) {
-      jwt = createJwtAuthenticator({
-        issuers: config.auth.jwtIssuers,
-        fetch: rt.fetch,
-        clock,
-        logger,
-        store: storage,
-      });
-      authenticators.push(jwt);
-      for (const warning of issuerWarnings(resolveIssuers(config.auth.jwtIssuers))) logger.warn(warning);
-    }
-    for (const w of config.warnings) logger.warn({ key: w.path }, `${w.path}: ${w.message}`);
-    for (const name of unrestrictedApiKeys(apiKeys.filter((k) => k.name !== "bootstrap"))) {
-      logger.warn({ key: name }, "API key has no grants list: it may obtain certificates for every name");
-    }
-    const authenticate = createAuthenticate(authenticators, {
-      limiter: createFailureLimiter({
-        clock,
-        maxFailures: config.auth.failureLimit.maxFailures,
-        windowMs: config.auth.failureLimit.windowMs,
-      }),
-      audit,
-      logger,
-    });
+        })
+      : undefined;
+    const buildAuth = async (c: ResolvedConfig) => {
+      let bootstrapKey: Certfleet["bootstrapKey"];
+      const apiKeys = [...c.auth.apiKeys];
+      if (c.auth.bootstrap) {
+        bootstrapKey = await loadOrCreateBootstrapKey(join(c.dataDir, "api-key"));
+        apiKeys.push({
+          name: "bootstrap",
+          key: bootstrapKey.key,
+          keyHash: undefined,
+          grants: undefined,
+          admin: true,
+        });
+      }
+      // Order matters only for speed: each authenticator ignores credentials that are not its kind.
+      const authenticators: Authenticator[] = [];
+      if (sessionTokens) authenticators.push(sessionTokens.authenticator);
+      if (apiKeys.length > 0) authenticators.push(createApiKeyAuthenticator({ keys: apiKeys, logger }));
+      authenticators.push(clientSecrets);
+      if (clientCertificates) authenticators.push(clientCertificates);
+      let jwt: JwtAuthenticator | undefined;
+      if (c.auth.jwtIssuers.length > 0) {
+        jwt = createJwtAuthenticator({
+          issuers: c.auth.jwtIssuers,
+          fetch: rt.fetch,
+          clock,
+          logger,
+          store: storage,
+        });
+        authenticators.push(jwt);
+        for (const warning of issuerWarnings(resolveIssuers(c.auth.jwtIssuers))) logger.warn(warning);
+      }
+      for (const w of c.warnings) logger.warn({ key: w.path }, `${w.path}: ${w.message}`);
+      for (const name of unrestrictedApiKeys(apiKeys.filter((k) => k.name !== "bootstrap"))) {
+        logger.warn({ key: name }, "API key has no grants list: it may obtain certificates for every name");
+      }
+      const chain = createAuthenticate(authenticators, { limiter, audit, logger });
+      return { chain, jwt, bootstrapKey };
+    };
+    const initialAuth = await buildAuth(config);
+    const bootstrapKey = initialAuth.bootstrapKey;
+    const authChain = createHolder(initialAuth.chain);
+    const authenticate = swappableAuthenticate(authChain);
+    const warmUp = (jwt: JwtAuthenticator | undefined) => {
+      // fetch every trusted issuer's keys now, so a misconfigured issuer shows up in the log at start
+      if (!jwt) return;
+      void jwt
+        .warmUp(AbortSignal.timeout(15_000))
+        .then((failures) => {
+          for (const f of failures) logger.warn(f, `trusted JWT issuer ${f.issuer} failed: ${f.error}`);
+        })
+        .catch(() => undefined);
+    };
 
     // --- ACME server (RFC 8555) on the same listener
     const acme = config.acmeServer.enabled
@@ -297,6 +344,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         clock,
         names: ids.names,
         ips: ids.ips,
+      }).catch((e: unknown) => {
+        throw masterKeyError(e, storeWhere);
       });
       tlsSource = "embedded";
     }
@@ -355,28 +404,53 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       tlsSource,
       bootstrapKey,
       async start() {
-        const url = await app.listen({ host: config.server.bind, port: config.server.port });
+        const { bind, port, http01 } = config.server;
+        const url = await app.listen({ host: bind, port }).catch((e: unknown) => {
+          throw listenError(e, { host: bind, port, setting: "server.port" });
+        });
         closers.unshift(() => app.close());
         let http01Url: string | undefined;
         if (http01App) {
-          http01Url = await http01App.listen({
-            host: config.server.http01.bind,
-            port: config.server.http01.port,
+          http01Url = await http01App.listen({ host: http01.bind, port: http01.port }).catch((e: unknown) => {
+            throw listenError(e, {
+              host: http01.bind,
+              port: http01.port,
+              setting: "server.http01.port",
+              enabledSetting: "server.http01.enabled",
+            });
           });
           closers.unshift(() => http01App.close());
         }
         scheduler.start();
-        // fetch every trusted issuer's keys now, so a misconfigured issuer shows up in the log at start
-        if (jwt) {
-          void jwt
-            .warmUp(AbortSignal.timeout(15_000))
-            .then((failures) => {
-              for (const f of failures) logger.warn(f, `trusted JWT issuer ${f.issuer} failed: ${f.error}`);
-            })
-            .catch(() => undefined);
-        }
+        warmUp(initialAuth.jwt);
         closers.unshift(() => scheduler.stop());
         return { url, http01Url };
+      },
+      running: () => manager.running?.() ?? 0,
+      async reload(next) {
+        // build everything first: a reload that fails anywhere changes nothing
+        const auth = await buildAuth(next);
+        const dns = buildDnsSolver(next);
+        const nextTls =
+          tlsSource === "configured" && !next.server.insecureHttp
+            ? await loadConfiguredTls(next.server.tls)
+            : undefined;
+        authChain.swap(auth.chain);
+        dnsSolver.swap(dns);
+        logger.level = next.logLevel;
+        if (nextTls) {
+          (app.server as unknown as TlsServer).setSecureContext({
+            key: nextTls.key,
+            cert: nextTls.cert,
+            ...(clientCaPem ? { ca: clientCaPem } : {}),
+            minVersion: "TLSv1.2",
+          });
+        }
+        warmUp(auth.jwt);
+        const restartNeeded = restartOnlyChanges(current, next);
+        if (!dnsAtStart && next.dns.providers.length > 0) restartNeeded.push("dns.providers (none at start)");
+        current = next;
+        return { restartNeeded };
       },
       async stop() {
         for (const close of closers.splice(0))
@@ -426,6 +500,28 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return routes;
+}
+
+/** Create the data dir (0700) and check that this user can read, write and enter it. */
+async function prepareDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(dir), { code: "EEXIST" });
+    await access(dir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+  } catch (e) {
+    throw dataDirError(e, dir);
+  }
+}
+
+function databaseKeyFileError(e: unknown, keyFile: string | undefined): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (!keyFile || code === undefined) return e;
+  return new StartupError(
+    "startup_master_key",
+    "database.encryptionKeyFile",
+    `cannot read or create the master key ${keyFile} (${code}); fix it or change database.encryptionKeyFile`,
+    e,
+  );
 }
 
 /** Used by `serve` to make the data dir private even when it already existed. */

@@ -34,7 +34,8 @@ program
   .command("serve")
   .description("run the certificate server (no --config: SQLite + embedded CA in ./data)")
   .option("-c, --config <file>", "configuration file (YAML); also CERTFLEET_CONFIG")
-  .action(async (opts: { config?: string }) => serveCommand(opts));
+  .option("--debug", "debug logging, and stack traces with start-up errors")
+  .action(async (opts: { config?: string; debug?: boolean }) => serveCommand(opts));
 
 const config = program.command("config").description("work with configuration files");
 config

@@ -3,6 +3,7 @@ import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
 import type { TrustedIssuer } from "../auth/jwt/trusted-issuer.js";
 import type { KeyType } from "../core/key-types.js";
+import type { LogFormat } from "../core/logger.js";
 import type { SshGrant } from "../ssh/ssh-grant.js";
 import type { SshCaOptions } from "../ssh/ssh-ca.js";
 import { resolveSshCa, sshGrantOfFields } from "../ssh/ssh-config.js";
@@ -22,6 +23,7 @@ export interface ResolvedConfig {
     http01: { enabled: boolean | undefined; bind: string; port: number };
     trustProxy: string[];
     bodyLimit: number;
+    shutdownTimeoutMs: number;
     /** Milliseconds; see server.* in docs/config.md. */
     timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
@@ -81,6 +83,7 @@ export interface ResolvedConfig {
   ssh: SshCaOptions | undefined;
   metrics: { enabled: boolean; path: string; token?: string };
   logLevel: string;
+  logFormat: LogFormat;
   /** Settings that load but deserve a start-up warning (each names its key). */
   warnings: { path: string; message: string }[];
 }
@@ -112,10 +115,15 @@ export interface DnsProviderConfig {
   path: string;
 }
 
-export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): ResolvedConfig {
+/**
+ * `base`: the directory relative paths are resolved against — the config file's directory when there is
+ * a file (so starting from another working directory finds the same data dir and master key), else the
+ * working directory.
+ */
+export function resolveConfig(file: ConfigFile, base: string = process.cwd()): ResolvedConfig {
   const issues: { path: string; message: string }[] = [];
   const warnings: { path: string; message: string }[] = [];
-  const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(cwd, p));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(base, p));
   const dataDir = abs(file.dataDir);
 
   // --- storage
@@ -359,6 +367,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
       },
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
+      shutdownTimeoutMs: parseDuration(file.server.shutdownTimeout),
       timeouts: serverTimeouts,
     },
     dataDir,
@@ -406,6 +415,7 @@ export function resolveConfig(file: ConfigFile, cwd: string = process.cwd()): Re
     ssh,
     metrics: file.metrics,
     logLevel: file.logging.level,
+    logFormat: file.logging.format,
     warnings,
   };
 }

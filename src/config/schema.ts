@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { acmeServerConfigSchema } from "../acme-server/config.js";
 import { KEY_TYPES } from "../core/key-types.js";
+import { LOG_FORMATS } from "../core/logger.js";
 import { sshApiKeyFields, sshServerSchema } from "../ssh/ssh-config.js";
 
 /**
@@ -219,9 +220,19 @@ export const configSchema = z.strictObject({
         .describe(
           "a connection with no traffic at all is closed after this (0 disables; longer than keepAliveTimeout)",
         ),
+      shutdownTimeout: duration
+        .default("20s")
+        .describe(
+          "on SIGTERM/SIGINT, how long to wait for requests and running issuances before exiting (under Kubernetes' 30 s grace period and systemd's 90 s)",
+        ),
     })
     .prefault({}),
-  dataDir: z.string().default("./data").describe("where the SQLite database, master key and CA files live"),
+  dataDir: z
+    .string()
+    .default("./data")
+    .describe(
+      "where the SQLite database, master key and CA files live; a relative path is relative to the config file's directory (the working directory without a file)",
+    ),
   database: z
     .strictObject({
       path: z.string().optional().describe("SQLite file (default <dataDir>/certfleet.db)"),
@@ -404,7 +415,13 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   logging: z
-    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info") })
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+      format: z
+        .enum(LOG_FORMATS)
+        .default("auto")
+        .describe("auto: one readable line per event on a terminal, JSON lines otherwise; or json, pretty"),
+    })
     .prefault({}),
 });
 

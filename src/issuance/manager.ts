@@ -43,6 +43,8 @@ export interface CertificateManager {
    * revoked (a retry after a failed replacement) is not an error: it is recorded and replaced.
    */
   revoke(target: RevokeTarget, options: RevokeOptions, signal?: AbortSignal): Promise<RevokeResult>;
+  /** How many issuances this process is running now (shutdown reports it; optional for fakes). */
+  running?(): number;
 }
 
 /** Which certificate: as a client asks for it, or by stored id. */
@@ -554,5 +556,5 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return waitFor(result, signal);
   }
 
-  return { obtain, renew, renewDue, revoke };
+  return { obtain, renew, renewDue, revoke, running: () => flights.size };
 }

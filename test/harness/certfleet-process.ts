@@ -68,7 +68,10 @@ export async function startCertfleet(
   // let the rest of the banner arrive
   await new Promise((r) => setTimeout(r, 100));
   const url = /listening on (\S+)/.exec(out)![1]!.replace("localhost", "127.0.0.1");
-  const apiKey = /^\s+(cf_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1];
+  // printed once, when generated; on a later start it is only in the data dir
+  const apiKey =
+    /^\s+(cf_[A-Za-z0-9_-]+)\s*$/m.exec(out)?.[1] ??
+    (await readFile(join(config.dataDir as string, "api-key"), "utf8").catch(() => undefined))?.trim();
   const caPem = options.caPem ?? (await readFile(join(config.dataDir as string, "ca.pem"), "utf8"));
   const dispatcher = new Agent({ connect: { ca: caPem, servername: "localhost" } });
 

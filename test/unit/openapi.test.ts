@@ -30,7 +30,7 @@ describe("docs/openapi.yaml", () => {
     const app = await buildApp({
       logger: silentLogger(),
       storage: { ping: async () => undefined, appendAudit: async () => undefined },
-      manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused },
+      manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused, running: () => 0 },
       authenticate: unused,
       authorizeNames: unused,
       audit: Object.assign(async () => undefined, { flush: async () => undefined }),
