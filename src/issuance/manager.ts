@@ -13,7 +13,7 @@ import type { KeyType } from "../core/key-types.js";
 import { createCsr, generatePrivateKey, parseCsr } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { isRetryable, nextRetryDelayMs } from "../core/retry.js";
-import type { CertificateRecord, Storage } from "../storage/storage.js";
+import type { CertificateRecord, CertificateStore, KeyValueStore, LockStore } from "../storage/storage.js";
 import { createAriRefresher } from "./ari-refresh.js";
 import { certificateId } from "./certificate-id.js";
 import type { IssuerRouter } from "./issuer-routing.js";
@@ -109,7 +109,11 @@ export type CertificateEvent =
     };
 
 export interface ManagerDeps {
-  storage: Storage;
+  certificates: CertificateStore;
+  /** Cross-replica: one issuance per certificate id at a time. */
+  locks: LockStore;
+  /** CSRs and revocation state beside the certificate row. */
+  kv: KeyValueStore;
   router: IssuerRouter;
   clock: Clock;
   logger: Logger;
@@ -142,7 +146,7 @@ export const REVOCATION_NAMESPACE = "certificate-revocations";
 export const NON_RETRYABLE_DELAY_MS = 60 * 60_000;
 
 export function createCertificateManager(deps: ManagerDeps): CertificateManager {
-  const { storage, clock, logger, policy } = deps;
+  const { certificates, locks, kv, clock, logger, policy } = deps;
   const flights = new SingleFlight<CertificateRecord>();
   const owner = `${process.pid}-${randomUUID()}`;
   const lockTtl = deps.lockTtlMs ?? 60_000;
@@ -150,7 +154,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   // Hot certificates are served from memory for a few seconds; another replica's renewal shows up once
   // the entry expires (the old certificate is still valid meanwhile).
   const recent = new TtlCache<CertificateRecord>(deps.cacheTtlMs ?? 2000, 10_000, clock);
-  const ari = createAriRefresher({ storage, router: deps.router, clock, logger, policy, random });
+  const ari = createAriRefresher({ certificates, kv, router: deps.router, clock, logger, policy, random });
 
   async function describe(request: ObtainRequest): Promise<Omit<Job, "force">> {
     let keyType = request.keyType ?? policy.keyType;
@@ -192,25 +196,25 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   /** Hold the certificate's storage lock (the one every order for it takes) while `work` runs. */
   async function withCertificateLock<T>(id: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
     const lockName = `certificate:${id}`;
-    while (!(await storage.tryLock(lockName, owner, lockTtl, signal))) {
+    while (!(await locks.tryLock(lockName, owner, lockTtl, signal))) {
       await sleep(250 + random() * 250, signal); // another replica is ordering it
     }
     const keepAlive = setInterval(
-      () => void storage.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
+      () => void locks.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
       lockTtl / 3,
     );
     try {
       return await work();
     } finally {
       clearInterval(keepAlive);
-      await storage.unlock(lockName, owner);
+      await locks.unlock(lockName, owner);
     }
   }
 
   /** True when this exact version (serial) of the certificate was revoked through `revoke`. */
   async function isRevoked(record: CertificateRecord | undefined, signal?: AbortSignal): Promise<boolean> {
     if (!record) return false;
-    const stored = await storage.getValue(REVOCATION_NAMESPACE, record.id, signal);
+    const stored = await kv.getValue(REVOCATION_NAMESPACE, record.id, signal);
     return stored !== undefined && (JSON.parse(stored) as { serial?: string }).serial === record.serial;
   }
 
@@ -218,7 +222,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   async function run(job: Job): Promise<CertificateRecord> {
     const signal = AbortSignal.timeout(policy.issueTimeoutMs);
     return withCertificateLock(job.id, signal, async () => {
-      const current = await storage.getCertificate(job.id, signal);
+      const current = await certificates.getCertificate(job.id, signal);
       const stillNeeded = job.force
         ? current?.version === job.replacing?.version
         : !usable(current) || (await isRevoked(current, signal));
@@ -261,7 +265,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       }
       const ariWindow = renewal && { start: renewal.windowStart, end: renewal.windowEnd };
       const ariCertId = renewal?.certId ?? null;
-      const record = await storage.putCertificate({
+      const record = await certificates.putCertificate({
         id: job.id,
         names: job.names,
         issuerId: job.issuer.id,
@@ -290,7 +294,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
             logger.warn({ err: toCertfleetError(e).message, id: job.id }, "could not store renewal info"),
           );
       // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
-      if (job.csrPem) await storage.putValue("csr", job.id, job.csrPem);
+      if (job.csrPem) await kv.putValue("csr", job.id, job.csrPem);
       const type = current ? "certificate.renewed" : "certificate.issued";
       logger.info(
         {
@@ -316,14 +320,14 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     } catch (e) {
       const err = toCertfleetError(e);
       if (err.code === "aborted") throw err; // our own timeout or shutdown, not the CA's verdict
-      const previous = current?.lastFailure ?? (await storage.getFailure(job.id).catch(() => undefined));
+      const previous = current?.lastFailure ?? (await certificates.getFailure(job.id).catch(() => undefined));
       const failureCount = (previous?.failureCount ?? 0) + 1;
       // Waiting cannot fix a non-retryable error (bad credentials, a refused name), but the config may
       // be fixed meanwhile: try again on a slow step of the schedule, never in a storm.
       const backoff = nextRetryDelayMs(failureCount, err, random);
       const delay = isRetryable(err) ? backoff : Math.max(backoff, NON_RETRYABLE_DELAY_MS);
       const nextAttemptAt = new Date(clock.now().getTime() + delay);
-      await storage
+      await certificates
         .recordFailure(job.id, {
           code: err.code,
           message: err.message,
@@ -364,7 +368,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     stored: CertificateRecord | undefined,
     signal?: AbortSignal,
   ) {
-    const failure = stored ? stored.lastFailure : await storage.getFailure(id, signal);
+    const failure = stored ? stored.lastFailure : await certificates.getFailure(id, signal);
     const wait = failure?.nextAttemptAt ? failure.nextAttemptAt.getTime() - clock.now().getTime() : 0;
     if (failure && wait > 0) {
       throw new CertfleetError(
@@ -390,7 +394,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     const job = await describe(request);
     const hot = recent.get(job.id);
     if (hot && usable(hot)) return { record: hot, cached: true };
-    const stored = await storage.getCertificate(job.id, signal);
+    const stored = await certificates.getCertificate(job.id, signal);
     if (usable(stored) && !(await isRevoked(stored, signal))) {
       recent.set(job.id, stored);
       return { record: stored, cached: true };
@@ -405,7 +409,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     signal?: AbortSignal,
   ): Promise<ObtainResult> {
     const job = await describe(request);
-    const stored = await storage.getCertificate(job.id, signal);
+    const stored = await certificates.getCertificate(job.id, signal);
     if (stored && !request.force && clock.now() < stored.renewAt) {
       const wait = (stored.renewAt.getTime() - clock.now().getTime()) / 1000;
       throw new RateLimitedError(
@@ -430,13 +434,12 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const err = toCertfleetError(e);
       if (err.code !== "aborted") logger.warn({ err: err.message }, "renewal info refresh failed");
     });
-    const due = await storage.listDueCertificates(clock.now(), 100, signal);
+    const due = await certificates.listDueCertificates(clock.now(), 100, signal);
     for (const record of due) {
       if (signal?.aborted) break;
       try {
         const issuer = deps.router.get(record.issuerId) ?? deps.router.select(record.names);
-        const csrPem =
-          record.custody === "csr" ? await storage.getValue("csr", record.id, signal) : undefined;
+        const csrPem = record.custody === "csr" ? await kv.getValue("csr", record.id, signal) : undefined;
         if (record.custody === "csr" && !csrPem)
           throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
         const job: Job = {
@@ -472,7 +475,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     // like an order, this runs to the end once started: revoked but not replaced would leave a gap
     const work = AbortSignal.timeout(policy.issueTimeoutMs);
     const result = withCertificateLock(id, work, async (): Promise<RevokeResult> => {
-      const current = await storage.getCertificate(id, work);
+      const current = await certificates.getCertificate(id, work);
       if (!current) {
         throw new CertfleetError("certificate_not_found", "certfleet holds no such certificate", {
           status: 404,
@@ -494,7 +497,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           if (!isCertfleetError(e) || e.code !== "already_revoked") throw e;
           logger.warn({ id, serial: current.serial }, "certificate was already revoked at its issuer");
         }
-        await storage.putValue(
+        await kv.putValue(
           REVOCATION_NAMESPACE,
           id,
           JSON.stringify({
@@ -531,8 +534,8 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const revoked = { id, serial: current.serial, reason: options.reason };
       if (!replace) return { revoked };
       // due now: should the replacement fail, the scheduler retries it on the failure's schedule
-      await storage.rescheduleRenewal(id, current.version, clock.now(), work);
-      const csrPem = current.custody === "csr" ? await storage.getValue("csr", id, work) : undefined;
+      await certificates.rescheduleRenewal(id, current.version, clock.now(), work);
+      const csrPem = current.custody === "csr" ? await kv.getValue("csr", id, work) : undefined;
       if (current.custody === "csr" && !csrPem)
         throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
       const replacement = await issue(
