@@ -46,7 +46,6 @@ import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
 import { assignedCertificateRoutes } from "./server/routes/assigned-certificates.js";
-import { createIdentityAssignments } from "./storage/identity-assignments.js";
 import { caRoutes } from "./server/routes/ca.js";
 import { sshRoutes } from "./server/routes/ssh.js";
 import { createSshCa } from "./ssh/ssh-ca.js";
@@ -399,12 +398,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           audit,
           dns: { providers: config.dns.providers, registry: createDnsProviderRegistry() },
         }),
-        assignedCertificateRoutes({
-          storage,
-          assignments: createIdentityAssignments(db),
-          authenticate,
-          audit,
-        }),
+        assignedCertificateRoutes({ identities: storage.identities, authenticate, audit }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
         ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
@@ -504,7 +498,9 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
     const parsed = def.schema.safeParse(raw);
     if (!parsed.success) {
       issues.push(
-        ...zodIssues(parsed.error, [p.legoEnv ? "letsEncrypt.dnsCredentials" : `${p.path}.config`]),
+        ...zodIssues(parsed.error, [
+          p.legoEnv ? "letsEncrypt.dnsCredentials" : (p.configPath ?? `${p.path}.config`),
+        ]),
       );
       continue;
     }

@@ -2,8 +2,8 @@ import { z } from "zod";
 import { CertfleetError, isCertfleetError, ValidationError } from "../core/errors.js";
 import { KEY_TYPES } from "../core/key-types.js";
 import { normalizeNames } from "../core/names.js";
-import type { AssignedCertificate, IdentityAssignments } from "../storage/identity-assignments.js";
-import type { IdentityRecord, Storage } from "../storage/storage.js";
+import type { AssignedCertificate } from "../storage/identity-assignments.js";
+import type { IdentityRecord, IdentityStore } from "../storage/storage.js";
 import { recordBindingKey } from "./binding.js";
 import { CLIENT_ID_PREFIX, CLIENT_SECRET_METHOD } from "./client-secret.js";
 import { isNameGranted } from "./grants.js";
@@ -119,8 +119,7 @@ function prepare(input: IdentityImport, at: string): PreparedImport {
 }
 
 export async function importIdentities(
-  store: Pick<Storage, "createIdentity">,
-  assignments: IdentityAssignments,
+  store: Pick<IdentityStore, "createIdentity" | "replaceAssignments">,
   inputs: readonly IdentityImport[],
   signal?: AbortSignal,
 ): Promise<IdentityRecord[]> {
@@ -162,7 +161,7 @@ export async function importIdentities(
         );
       throw e;
     }
-    await assignments.replace(record.id, p.certificates, signal);
+    await store.replaceAssignments(record.id, p.certificates, signal);
     created.push(record);
   }
   return created;

@@ -1,12 +1,9 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { importFileSchema, importIdentities } from "../auth/identity-import.js";
 import { presentIdentity } from "../auth/identity-service.js";
-import { openStorageWithDatabase } from "../acme-server/open-database.js";
 import { parseYaml, zodIssues } from "../config/load.js";
 import { ConfigError } from "../core/errors.js";
-import { createIdentityAssignments } from "../storage/identity-assignments.js";
-import { loadMasterKeys } from "../storage/master-key.js";
-import { loadResolvedConfig } from "./load-config.js";
+import { withConfiguredStorage } from "./open-storage.js";
 
 /**
  * `certfleet identity import FILE`: identities from another system (YAML or JSON `identities:` list,
@@ -29,18 +26,9 @@ export async function identityImportCommand(
   const parsed = importFileSchema.safeParse(parseYaml(text, file));
   if (!parsed.success) throw new ConfigError(zodIssues(parsed.error));
 
-  const config = await loadResolvedConfig(opts.config);
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const keys = await loadMasterKeys(config.storage);
-  const { storage, db } = openStorageWithDatabase({
-    url: config.storage.url,
-    encryptionKey: keys.current,
-    previousEncryptionKeys: keys.previous,
-  });
-  try {
-    await storage.migrate();
-    const records = await importIdentities(storage, createIdentityAssignments(db), parsed.data.identities);
-    await storage.appendAudit({
+  return withConfiguredStorage(opts.config, async (storage) => {
+    const records = await importIdentities(storage.identities, parsed.data.identities);
+    await storage.audit.appendAudit({
       type: "admin.identity.import",
       actor: "cli",
       method: "cli",
@@ -55,7 +43,5 @@ export async function identityImportCommand(
         : views.map((v) => `imported ${v.id} (${v.method}, ${v.name})`).join("\n") + "\n",
     );
     return 0;
-  } finally {
-    await storage.close();
-  }
+  });
 }

@@ -7,7 +7,7 @@ import type { KeyType } from "../core/key-types.js";
  * `certificates` list asks for and installs. Only names and key type live here; install paths and
  * reload commands stay on the machine, so the server never tells an agent what to run.
  *
- * Contract: `list` of an unknown identity is `[]` (not an error); `replace` swaps the whole list in
+ * Contract: `listAssignments` of an unknown identity is `[]` (not an error); `replaceAssignments` swaps the whole list in
  * one transaction (all or nothing) and is idempotent; entries come back sorted by name.
  */
 export interface AssignedCertificate {
@@ -18,8 +18,12 @@ export interface AssignedCertificate {
 }
 
 export interface IdentityAssignments {
-  list(identityId: string, signal?: AbortSignal): Promise<AssignedCertificate[]>;
-  replace(identityId: string, entries: readonly AssignedCertificate[], signal?: AbortSignal): Promise<void>;
+  listAssignments(identityId: string, signal?: AbortSignal): Promise<AssignedCertificate[]>;
+  replaceAssignments(
+    identityId: string,
+    entries: readonly AssignedCertificate[],
+    signal?: AbortSignal,
+  ): Promise<void>;
 }
 
 interface AssignmentsTable {
@@ -37,7 +41,7 @@ export function createIdentityAssignments(
 ): IdentityAssignments {
   const k = db as Kysely<{ identity_assignments: AssignmentsTable }>;
   return {
-    async list(identityId, signal) {
+    async listAssignments(identityId, signal) {
       throwIfAborted(signal);
       const rows = await k
         .selectFrom("identity_assignments")
@@ -51,7 +55,7 @@ export function createIdentityAssignments(
         keyType: r.key_type as KeyType,
       }));
     },
-    async replace(identityId, entries, signal) {
+    async replaceAssignments(identityId, entries, signal) {
       throwIfAborted(signal);
       const at = now().getTime();
       await k.transaction().execute(async (tx) => {

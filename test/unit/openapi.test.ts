@@ -49,8 +49,7 @@ describe("docs/openapi.yaml", () => {
         }),
         sessionRoutes({ authenticate: unused, sessionTokens: {} as never }),
         assignedCertificateRoutes({
-          storage: {} as never,
-          assignments: {} as never,
+          identities: {} as never,
           authenticate: unused,
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),

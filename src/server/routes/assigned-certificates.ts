@@ -8,8 +8,7 @@ import {
 } from "../../auth/identity-import.js";
 import { identityNotFound, presentIdentity } from "../../auth/identity-service.js";
 import { ForbiddenError } from "../../core/errors.js";
-import type { IdentityAssignments } from "../../storage/identity-assignments.js";
-import type { Storage } from "../../storage/storage.js";
+import type { IdentityStore } from "../../storage/storage.js";
 import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
@@ -27,8 +26,10 @@ import { parseBody } from "../parse-body.js";
  *   client_secret, the existing client id and secret (stored hashed).
  */
 export interface AssignedCertificatesDeps {
-  storage: Pick<Storage, "getIdentity" | "createIdentity">;
-  assignments: IdentityAssignments;
+  identities: Pick<
+    IdentityStore,
+    "getIdentity" | "createIdentity" | "listAssignments" | "replaceAssignments"
+  >;
   authenticate: Authenticate;
   audit: AuditSink;
 }
@@ -47,25 +48,25 @@ export function assignedCertificateRoutes(deps: AssignedCertificatesDeps) {
     app.get("/api/assigned-certificates", async (request, reply) => {
       const signal = requestSignal(reply);
       const principal = await deps.authenticate(authRequestOf(request), signal);
-      return { certificates: await deps.assignments.list(principal.id, signal) };
+      return { certificates: await deps.identities.listAssignments(principal.id, signal) };
     });
 
     app.get<{ Params: { id: string } }>("/api/admin/identities/:id/certificates", async (request, reply) => {
       const signal = requestSignal(reply);
       await requireAdmin(request, signal);
-      const record = await deps.storage.getIdentity(request.params.id, signal);
+      const record = await deps.identities.getIdentity(request.params.id, signal);
       if (!record) throw identityNotFound(request.params.id);
-      return { certificates: await deps.assignments.list(record.id, signal) };
+      return { certificates: await deps.identities.listAssignments(record.id, signal) };
     });
 
     app.put<{ Params: { id: string } }>("/api/admin/identities/:id/certificates", async (request, reply) => {
       const signal = requestSignal(reply);
       const principal = await requireAdmin(request, signal);
       const body = parseBody(putBody, request.body);
-      const record = await deps.storage.getIdentity(request.params.id, signal);
+      const record = await deps.identities.getIdentity(request.params.id, signal);
       if (!record) throw identityNotFound(request.params.id);
       const certificates = checkAssignment(record.grants, body.certificates);
-      await deps.assignments.replace(record.id, certificates, signal);
+      await deps.identities.replaceAssignments(record.id, certificates, signal);
       await deps.audit({
         type: "admin.identity.assign",
         actor: principal.id,
@@ -82,7 +83,7 @@ export function assignedCertificateRoutes(deps: AssignedCertificatesDeps) {
       const signal = requestSignal(reply);
       const principal = await requireAdmin(request, signal);
       const body = parseBody(importBody, request.body);
-      const records = await importIdentities(deps.storage, deps.assignments, body.identities, signal);
+      const records = await importIdentities(deps.identities, body.identities, signal);
       await deps.audit({
         type: "admin.identity.import",
         actor: principal.id,
