@@ -80,6 +80,11 @@ export interface CertificateClient {
   renew(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
   /** `GET /api/assigned-certificates`: what the server assigns this identity (agents with no local list). */
   assigned(signal: AbortSignal): Promise<AssignedCertificate[]>;
+  /**
+   * POST another JSON API of the server (e.g. /api/ssh/certificate) with the same credential handling
+   * (one retry after a 401); returns the 2xx answer's text, throws the server's error otherwise.
+   */
+  post(path: string, body: unknown, signal: AbortSignal): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -190,6 +195,11 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     return res;
   }
 
+  /** POST a JSON body; returns the 2xx body text. */
+  async function postJson(path: string, body: string, signal: AbortSignal): Promise<string> {
+    return (await exchange(path, body, signal)).text;
+  }
+
   async function call(
     path: string,
     request: CertificateRequest,
@@ -242,6 +252,7 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
         );
       }
     },
+    post: (path, body, signal) => postJson(path, JSON.stringify(body), signal),
     async renew(request, signal) {
       try {
         return await call("/api/certificate/renew", request, signal);
