@@ -3,6 +3,7 @@ import type { Clock } from "../core/clock.js";
 import { CertfleetError, throwIfAborted } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { isUniqueViolation, type SqlDatabase } from "./dialect.js";
+import { createSqlIssuanceJournal, type IssuanceJournal } from "./issuance-journal.js";
 import { migrateToLatest } from "./migrate.js";
 import {
   auditRow,
@@ -64,6 +65,7 @@ export class SqlStorage implements Storage {
   readonly #clock: Clock;
   readonly #logger: Logger;
   #closing: Promise<void> | undefined;
+  readonly journal: IssuanceJournal;
 
   constructor(deps: SqlStorageDeps) {
     this.#database = deps.database;
@@ -71,6 +73,7 @@ export class SqlStorage implements Storage {
     this.#box = deps.secretBox;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
+    this.journal = createSqlIssuanceJournal({ db: this.#db, secretBox: this.#box, clock: this.#clock });
   }
 
   async migrate(signal?: AbortSignal): Promise<void> {
@@ -430,6 +433,16 @@ export class SqlStorage implements Storage {
 
   async unlock(name: string, owner: string): Promise<void> {
     await this.#db.deleteFrom("locks").where("name", "=", name).where("owner", "=", owner).execute();
+  }
+
+  async releaseStaleLocks(ownerPrefix: string, currentOwner: string): Promise<number> {
+    // a prefix compare, not LIKE: the prefix is data, its `%` or `_` must not act as wildcards
+    const result = await this.#db
+      .deleteFrom("locks")
+      .where((eb) => eb(eb.fn("substr", ["owner", eb.val(1), eb.val(ownerPrefix.length)]), "=", ownerPrefix))
+      .where("owner", "!=", currentOwner)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   // --- identities ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import type { KeyType } from "../core/key-types.js";
+import type { IssuanceJournal } from "./issuance-journal.js";
 
 /**
  * Storage is the only shared state between replicas. Every method is safe to call concurrently from
@@ -72,6 +73,14 @@ export interface Storage {
   refreshLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Always runs; releasing a lock we do not hold is a no-op. */
   unlock(name: string, owner: string): Promise<void>;
+  /**
+   * Release every lock whose owner starts with `ownerPrefix` except `currentOwner`'s: a restarted
+   * process takes back, at once, the locks its previous life left behind. Returns how many.
+   */
+  releaseStaleLocks(ownerPrefix: string, currentOwner: string): Promise<number>;
+
+  // --- issuance journal (orders in flight; see issuance-journal.ts) --------------------------------
+  readonly journal: IssuanceJournal;
 
   // --- identity records ("agents") -----------------------------------------------------------------
   /** Throws CertfleetError `identity_conflict` (409) if the id or bindingKey already exists. */
