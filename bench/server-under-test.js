@@ -22,7 +22,7 @@ if (mode === "certfleet") {
   );
   const cf = await createCertfleet(config, { logger: silentLogger(), clock: systemClock, fetch, env: {} });
   const { url } = await cf.start();
-  const tls = JSON.parse(await cf.storage.getValue("server-tls", "embedded"));
+  const tls = JSON.parse(await cf.storage.kv.getValue("server-tls", "embedded"));
   process.stdout.write(
     JSON.stringify({
       port: Number(new URL(url).port),

@@ -6,7 +6,6 @@ import type { FastifyInstance } from "fastify";
 import { createAcmeIssuer } from "./acme-client/acme-issuer.js";
 import { createAcmeServer } from "./acme-server/index.js";
 import { eabKeyRoutes } from "./acme-server/eab-api.js";
-import { openStorageWithDatabase } from "./acme-server/open-database.js";
 import { createHttp01Solver } from "./acme-client/http01-solver.js";
 import type { ChallengeSolver } from "./acme-client/challenge-solver.js";
 import type { Authenticator } from "./auth/authenticator.js";
@@ -63,6 +62,7 @@ import {
 } from "./server/reloadable.js";
 import { defaultServerIdentities, loadConfiguredTls, loadOrIssueEmbeddedTls } from "./server/server-tls.js";
 import { loadMasterKeys } from "./storage/master-key.js";
+import { createStorage } from "./storage/create-storage.js";
 import type { Storage } from "./storage/storage.js";
 
 /**
@@ -110,8 +110,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       ? dataDirError(e, config.dataDir)
       : databaseKeyFileError(e, keyFile);
   });
-  // the ACME server keeps its own tables in the same database, through the same connection
-  const { storage, db } = openStorageWithDatabase({
+  // one database handle for every seam; each component below gets only the role(s) it needs
+  const storage = createStorage({
     url: config.storage.url,
     encryptionKey: keys.current,
     previousEncryptionKeys: keys.previous,
@@ -128,7 +128,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     // --- issuers
     const embeddedConfig = config.issuers.find((i) => i.type === "embedded")!;
     const embeddedCa = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock,
       logger,
       options: {
@@ -143,7 +143,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     });
     const sshCa = config.ssh
       ? await createSshCa({
-          store: storage,
+          store: storage.kv,
           clock,
           logger: logger.child({ component: "ssh-ca" }),
           options: config.ssh,
@@ -163,7 +163,9 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     const buildDnsSolver = (c: ResolvedConfig) =>
       createDns01Solver({ routes: buildDnsRoutes(c, rt), resolver, propagation, logger });
     const dnsSolver = createHolder(buildDnsSolver(config));
-    const solvers: ChallengeSolver[] = [createHttp01Solver({ store: storage, ttlMs: 60 * 60_000 })];
+    const solvers: ChallengeSolver[] = [
+      createHttp01Solver({ store: storage.challenges, ttlMs: 60 * 60_000 }),
+    ];
     // with none at start, issuers fall back to their other challenge types: adding some needs a restart
     const dnsAtStart = config.dns.providers.length > 0;
     if (dnsAtStart) solvers.push(swappableSolver(dnsSolver));
@@ -177,7 +179,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       issuers.push(
         createAcmeIssuer({
           id: ic.id,
-          store: storage,
+          store: storage.kv,
           solvers,
           logger: logger.child({ issuer: ic.id }),
           clock,
@@ -194,8 +196,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       );
     }
     const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
-    const metrics = config.metrics.enabled ? createMetrics({ storage, clock, version: VERSION }) : undefined;
-    const sink = createAuditSink(storage, logger);
+    const metrics = config.metrics.enabled
+      ? createMetrics({ storage: storage.certificates, clock, version: VERSION })
+      : undefined;
+    const sink = createAuditSink(storage.audit, logger);
     closers.unshift(() => sink.flush());
     // every audited event is also counted (certfleet_events_total)
     const audit: AuditSink = metrics
@@ -208,7 +212,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         )
       : sink;
     const manager = createCertificateManager({
-      storage,
+      certificates: storage.certificates,
+      locks: storage.locks,
+      kv: storage.kv,
+      journal: storage.journal,
       router,
       clock,
       logger,
@@ -249,10 +256,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     });
 
     // --- authentication (rebuilt on SIGHUP; the stateful parts below are kept across reloads)
-    const legacySwitch = createLegacySwitch({ store: storage, clock, logger });
+    const legacySwitch = createLegacySwitch({ store: storage.kv, clock, logger });
     const sessionTokens = config.auth.sessionTokens.enabled
       ? createSessionTokens({
-          store: storage,
+          store: storage.kv,
+          identities: storage.identities,
           legacySwitch,
           clock,
           logger,
@@ -269,13 +277,17 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       maxFailures: config.auth.failureLimit.maxFailures,
       windowMs: config.auth.failureLimit.windowMs,
     });
-    const clientSecrets = createClientSecretAuthenticator({ store: storage, legacySwitch, logger });
+    const clientSecrets = createClientSecretAuthenticator({
+      store: storage.identities,
+      legacySwitch,
+      logger,
+    });
     const clientCertificates = clientCaPem
       ? createClientCertificateAuthenticator({
           caBundlePem: clientCaPem,
           trustedProxies: config.auth.clientCertificates.trustedProxies,
           forwardedHeader: config.auth.clientCertificates.forwardedHeader,
-          store: storage,
+          store: storage.identities,
           legacySwitch,
           clock,
           logger,
@@ -307,7 +319,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           fetch: rt.fetch,
           clock,
           logger,
-          store: storage,
+          store: storage.identities,
         });
         authenticators.push(jwt);
         for (const warning of issuerWarnings(resolveIssuers(c.auth.jwtIssuers))) logger.warn(warning);
@@ -336,7 +348,17 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
 
     // --- ACME server (RFC 8555) on the same listener
     const acme = config.acmeServer.enabled
-      ? createAcmeServer({ config: config.acmeServer, db, storage, issuers: router, audit, logger, clock })
+      ? createAcmeServer({
+          config: config.acmeServer,
+          acme: storage.acme,
+          kv: storage.kv,
+          identities: storage.identities,
+          locks: storage.locks,
+          issuers: router,
+          audit,
+          logger,
+          clock,
+        })
       : undefined;
     if (acme) closers.unshift(() => acme.close());
 
@@ -346,7 +368,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     if (!tls && !config.server.insecureHttp) {
       const ids = defaultServerIdentities(config.server.tls.names, config.server.bind);
       tls = await loadOrIssueEmbeddedTls({
-        store: storage,
+        store: storage.kv,
         ca: embeddedCa,
         clock,
         names: ids.names,
@@ -376,7 +398,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           ? [metrics.routes({ authenticate, path: config.metrics.path, token: config.metrics.token })]
           : []),
         adminRoutes({
-          storage,
+          identities: storage.identities,
+          certificates: storage.certificates,
+          auditLog: storage.audit,
+          kv: storage.kv,
           authenticate,
           legacySwitch,
           audit,
@@ -385,14 +410,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
         ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
-        ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, storage })] : []),
+        ...(acme ? [acme.plugin, eabKeyRoutes({ acme, authenticate, identities: storage.identities })] : []),
         ...(sessionTokens ? [sessionRoutes({ authenticate, sessionTokens })] : []),
       ],
     });
     const wantsHttp01 =
       config.server.http01.enabled ??
       config.issuers.some((i) => i.type === "acme" && i.challenges.includes("http-01"));
-    const http01App = wantsHttp01 ? buildHttp01App({ storage, logger }) : undefined;
+    const http01App = wantsHttp01 ? buildHttp01App({ storage: storage.challenges, logger }) : undefined;
 
     return {
       app,

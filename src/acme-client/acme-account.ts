@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { generatePrivateKey } from "../core/keys.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { acmeProblemError, asProblem, protocolError } from "./acme-errors.js";
 import type { AcmeSession } from "./acme-transport.js";
 
@@ -12,7 +12,7 @@ import type { AcmeSession } from "./acme-transport.js";
  */
 export const ACCOUNT_NAMESPACE = "acme-accounts";
 
-export type AccountStore = Pick<Storage, "getValue" | "putValue">;
+export type AccountStore = Pick<KeyValueStore, "getValue" | "putValue">;
 
 export interface AcmeAccount {
   keyPem: string;

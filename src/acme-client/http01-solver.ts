@@ -1,10 +1,10 @@
 import type { Clock } from "../core/clock.js";
 import { systemClock } from "../core/clock.js";
-import type { Storage } from "../storage/storage.js";
+import type { ChallengeTokenStore } from "../storage/storage.js";
 import type { ChallengeSolver } from "./challenge-solver.js";
 
 export interface Http01SolverDeps {
-  store: Pick<Storage, "putChallengeToken" | "deleteChallengeToken">;
+  store: Pick<ChallengeTokenStore, "putChallengeToken" | "deleteChallengeToken">;
   /** How long a token stays answerable if cleanup never runs (crash); the store expires it then. */
   ttlMs: number;
   clock?: Clock;

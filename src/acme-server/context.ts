@@ -1,8 +1,8 @@
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
 import type { Issuer } from "../issuance/issuer.js";
-import type { AuditEvent, Storage } from "../storage/storage.js";
-import type { AcmeStore } from "./acme-store.js";
+import type { AuditEvent, IdentityStore, LockStore } from "../storage/storage.js";
+import type { AcmeStore } from "../storage/acme-store.js";
 import type { BackgroundWork } from "./background-work.js";
 import type { AcmeProfileConfig } from "./config.js";
 import type { EabKeys } from "./eab.js";
@@ -18,9 +18,9 @@ export interface ProfileContext {
   nonces: NonceService;
   eab: EabKeys;
   issuer: Issuer;
-  identities: Pick<Storage, "getIdentity">;
+  identities: Pick<IdentityStore, "getIdentity">;
   /** Storage locks: the per-account order limit is checked and the order created under one. */
-  locks: Pick<Storage, "tryLock" | "refreshLock" | "unlock">;
+  locks: Pick<LockStore, "tryLock" | "refreshLock" | "unlock">;
   validator: ChallengeValidator;
   work: BackgroundWork;
   /** One challenge validation attempt (connect, redirects, DNS) may take this long. */

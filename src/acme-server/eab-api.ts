@@ -4,7 +4,7 @@ import { ForbiddenError } from "../core/errors.js";
 import { patternMatches } from "../core/names.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../server/auth-hook.js";
 import { parseBody } from "../server/parse-body.js";
-import type { Storage } from "../storage/storage.js";
+import type { IdentityStore } from "../storage/storage.js";
 import type { Principal } from "../auth/authenticator.js";
 import type { AcmeServer } from "./index.js";
 import { normalizeGrant } from "./eab.js";
@@ -21,7 +21,7 @@ import { normalizeGrant } from "./eab.js";
 export interface EabApiDeps {
   acme: Pick<AcmeServer, "eab">;
   authenticate: Authenticate;
-  storage: Pick<Storage, "getIdentity">;
+  identities: Pick<IdentityStore, "getIdentity">;
 }
 
 const body = z.strictObject({ grants: z.array(z.string().min(1)).min(1).max(100).optional() });
@@ -33,7 +33,7 @@ export function eabKeyRoutes(deps: EabApiDeps) {
       const principal = await deps.authenticate(authRequestOf(request), signal);
       const input = parseBody(body, request.body);
       const grants = grantsFor(principal, input.grants?.map(normalizeGrant));
-      const owner = principal.admin ? undefined : await deps.storage.getIdentity(principal.id, signal);
+      const owner = principal.admin ? undefined : await deps.identities.getIdentity(principal.id, signal);
       const key = await deps.acme.eab.create(grants, owner?.id, signal);
       return reply.status(201).send(key);
     });

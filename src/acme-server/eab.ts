@@ -3,7 +3,7 @@ import { flattenedVerify, type JWK } from "jose";
 import type { Clock } from "../core/clock.js";
 import { ValidationError } from "../core/errors.js";
 import { normalizeName } from "../core/names.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { canonicalPublicJwk, jwkThumbprint } from "./jwk.js";
 import { parseJwsEnvelope, requireSignature } from "./jws.js";
 import { problem } from "./problems.js";
@@ -53,7 +53,7 @@ const HMAC_KEY_BYTES = 32;
 const EAB_ALGORITHMS = ["HS256", "HS384", "HS512"];
 
 export function createEabKeys(deps: {
-  kv: Pick<Storage, "getValue" | "putValue" | "deleteValue">;
+  kv: Pick<KeyValueStore, "getValue" | "putValue" | "deleteValue">;
   clock: Clock;
 }): EabKeys {
   return {

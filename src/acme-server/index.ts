@@ -1,13 +1,10 @@
 import type { FastifyInstance } from "fastify";
-import type { Kysely } from "kysely";
 import type { Clock } from "../core/clock.js";
 import { ConfigError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Issuer } from "../issuance/issuer.js";
 import type { EdgeErrorDialect } from "../server/edge-errors.js";
-import type { Database } from "../storage/schema.js";
-import type { AuditEvent, Storage } from "../storage/storage.js";
-import { createAcmeStore } from "./acme-store.js";
+import type { AcmeStore, AuditEvent, IdentityStore, KeyValueStore, LockStore } from "../storage/storage.js";
 import { createBackgroundWork } from "./background-work.js";
 import { acmeServerConfigSchema, type AcmeServerConfig, type AcmeServerConfigInput } from "./config.js";
 import type { ProfileContext } from "./context.js";
@@ -46,13 +43,14 @@ export interface AcmeServer {
 export interface AcmeServerDeps {
   /** `acmeServer` section of the configuration (parsed here again, so an input object works too). */
   config: AcmeServerConfigInput | AcmeServerConfig;
-  /** The storage database (the same one Storage uses; see open-database.ts). */
-  db: Kysely<Database>;
-  /** Key/value for EAB keys and the nonce key; identities for EAB key owners. */
-  storage: Pick<
-    Storage,
-    "getValue" | "putValue" | "deleteValue" | "getIdentity" | "tryLock" | "refreshLock" | "unlock"
-  >;
+  /** Accounts, orders, authorizations, challenges, issued certificates, used nonces. */
+  acme: AcmeStore;
+  /** EAB keys and the nonce key. */
+  kv: Pick<KeyValueStore, "getValue" | "putValue" | "deleteValue">;
+  /** EAB key owners. */
+  identities: Pick<IdentityStore, "getIdentity">;
+  /** The per-account order limit is checked and the order created under one. */
+  locks: Pick<LockStore, "tryLock" | "refreshLock" | "unlock">;
   /** Issuers by id (the issuer router's `get`): each profile's `issuer` must be there. */
   issuers: { get(id: string): Issuer | undefined };
   audit?: (event: AuditEvent) => Promise<void>;
@@ -63,8 +61,8 @@ export interface AcmeServerDeps {
 export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
   const config = acmeServerConfigSchema.parse(deps.config);
   const logger = deps.logger.child({ component: "acme-server" });
-  const store = createAcmeStore(deps.db, deps.clock);
-  const eab = createEabKeys({ kv: deps.storage, clock: deps.clock });
+  const store = deps.acme;
+  const eab = createEabKeys({ kv: deps.kv, clock: deps.clock });
   const work = createBackgroundWork(logger);
   const validator = createChallengeValidator({
     dnsResolvers: config.dnsResolvers,
@@ -127,7 +125,7 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
       }),
     },
     async plugin(app) {
-      const nonces = await createNonceService({ store, kv: deps.storage, clock: deps.clock, logger });
+      const nonces = await createNonceService({ store, kv: deps.kv, clock: deps.clock, logger });
       nonceService = nonces;
       const contexts: ProfileContext[] = config.profiles.map((profile) => ({
         profile,
@@ -135,8 +133,8 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
         nonces,
         eab,
         issuer: deps.issuers.get(profile.issuer)!,
-        identities: deps.storage,
-        locks: deps.storage,
+        identities: deps.identities,
+        locks: deps.locks,
         validator,
         work,
         validationTimeoutMs: config.validationTimeout,

@@ -4,7 +4,7 @@ import { isCertfleetError } from "../core/errors.js";
 import type { KeyType } from "../core/key-types.js";
 import { ariCertId } from "../acme-client/ari.js";
 import type { Issuer } from "../issuance/issuer.js";
-import type { OrderRecord } from "./acme-store.js";
+import type { OrderRecord } from "../storage/acme-store.js";
 import type { ProfileContext } from "./context.js";
 import { problem, problemDocument, toProblem, type AcmeProblem } from "./problems.js";
 

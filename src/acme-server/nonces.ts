@@ -1,8 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
-import type { AcmeStore } from "./acme-store.js";
+import type { KeyValueStore } from "../storage/storage.js";
+import type { AcmeStore } from "../storage/acme-store.js";
 import { problem } from "./problems.js";
 
 /**
@@ -20,7 +20,7 @@ export interface NonceService {
 
 export interface NonceServiceDeps {
   store: Pick<AcmeStore, "useNonce" | "purgeNonces">;
-  kv: Pick<Storage, "getValue" | "putValue">;
+  kv: Pick<KeyValueStore, "getValue" | "putValue">;
   clock: Clock;
   logger: Logger;
   /** Default one hour. */

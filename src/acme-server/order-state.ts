@@ -1,4 +1,4 @@
-import type { AcmeStore, AuthorizationRecord, OrderRecord } from "./acme-store.js";
+import type { AcmeStore, AuthorizationRecord, OrderRecord } from "../storage/acme-store.js";
 import { problem, problemDocument } from "./problems.js";
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sleep } from "../core/clock.js";
-import type { Storage } from "../storage/storage.js";
-import type { AcmeStore } from "./acme-store.js";
+import type { LockStore } from "../storage/storage.js";
+import type { AcmeStore } from "../storage/acme-store.js";
 import type { AcmeProfileConfig } from "./config.js";
 import { problem } from "./problems.js";
 
@@ -71,7 +71,7 @@ const ORDER_LOCK_WAIT_MS = 1_500;
  * lock gone.
  */
 export async function withAccountLock<T>(
-  locks: Pick<Storage, "tryLock" | "refreshLock" | "unlock">,
+  locks: Pick<LockStore, "tryLock" | "refreshLock" | "unlock">,
   accountId: string,
   signal: AbortSignal,
   fn: () => Promise<T>,

@@ -1,5 +1,5 @@
 import type { JWK } from "jose";
-import type { AccountRecord, AcmeStore } from "./acme-store.js";
+import type { AccountRecord, AcmeStore } from "../storage/acme-store.js";
 import { decodePayload, headerJwk, parseJws, verifyJwsSignature, type ProtectedHeader } from "./jws.js";
 import type { NonceService } from "./nonces.js";
 import { problem } from "./problems.js";

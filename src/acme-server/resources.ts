@@ -1,4 +1,9 @@
-import type { AccountRecord, AuthorizationRecord, ChallengeRecord, OrderRecord } from "./acme-store.js";
+import type {
+  AccountRecord,
+  AuthorizationRecord,
+  ChallengeRecord,
+  OrderRecord,
+} from "../storage/acme-store.js";
 import type { AcmeUrls } from "./urls.js";
 
 /** The JSON objects of RFC 8555 §7.1.2–7.1.5, as clients see them. */

@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { ValidationError } from "../core/errors.js";
 import type { ClientCertificate, EmbeddedCa } from "../internal-ca/embedded-ca.js";
-import type { IdentityRecord, Storage } from "../storage/storage.js";
+import type { IdentityRecord, IdentityStore } from "../storage/storage.js";
 import { createIdentityRecord, type IdentityInput } from "./identity-service.js";
 
 /**
@@ -25,7 +25,7 @@ export interface CertificateIdentityInput extends Omit<IdentityInput, "method" |
 
 export async function createCertificateIdentity(
   deps: {
-    store: Pick<Storage, "createIdentity" | "getIdentity" | "updateIdentity">;
+    store: Pick<IdentityStore, "createIdentity" | "getIdentity" | "updateIdentity">;
     ca: Pick<EmbeddedCa, "issueClientCertificate">;
   },
   input: CertificateIdentityInput,

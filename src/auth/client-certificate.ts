@@ -5,7 +5,7 @@ import type { Clock } from "../core/clock.js";
 import { splitPemChain } from "../core/certificate-info.js";
 import { ConfigError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { IdentityStore } from "../storage/storage.js";
 import { AuthFailure } from "./auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 import { singleHeader } from "./authorization-header.js";
@@ -47,7 +47,7 @@ export interface ClientCertificateAuthenticatorDeps {
   trustedProxies?: readonly string[];
   /** Header carrying the forwarded certificate (default `x-ssl-client-cert`). */
   forwardedHeader?: string;
-  store: Pick<Storage, "findIdentityByBinding">;
+  store: Pick<IdentityStore, "findIdentityByBinding">;
   legacySwitch: LegacySwitch;
   clock: Clock;
   logger: Logger;

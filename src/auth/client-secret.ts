@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { IdentityStore } from "../storage/storage.js";
 import { AuthFailure } from "./auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 import { credentialsFor } from "./authorization-header.js";
@@ -30,7 +30,7 @@ const CLIENT_ID = /^cour_[A-Za-z0-9_-]{8,120}$/;
 const MAX_SECRET_LENGTH = 512;
 
 export interface ClientSecretAuthenticatorDeps {
-  store: Pick<Storage, "findIdentityByBinding">;
+  store: Pick<IdentityStore, "findIdentityByBinding">;
   legacySwitch: LegacySwitch;
   logger: Logger;
 }

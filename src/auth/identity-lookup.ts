@@ -1,4 +1,4 @@
-import type { IdentityRecord, Storage } from "../storage/storage.js";
+import type { IdentityRecord, IdentityStore } from "../storage/storage.js";
 import { AuthFailure } from "./auth-failure.js";
 import type { AuthRequest, Principal } from "./authenticator.js";
 import { singleHeader } from "./authorization-header.js";
@@ -14,7 +14,7 @@ export const IDENTITY_HEADER = "x-certfleet-identity";
 
 /** The first record matching any of `keys`, tried in order; undefined when none does. */
 export async function findIdentityByKeys(
-  store: Pick<Storage, "findIdentityByBinding">,
+  store: Pick<IdentityStore, "findIdentityByBinding">,
   keys: readonly string[],
   signal?: AbortSignal,
 ): Promise<IdentityRecord | undefined> {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { CertfleetError, ValidationError } from "../core/errors.js";
 import { normalizeGrantPattern } from "../core/grant-patterns.js";
-import type { IdentityPatch, IdentityRecord, Storage } from "../storage/storage.js";
+import type { IdentityPatch, IdentityRecord, IdentityStore } from "../storage/storage.js";
 import { recordBindingKey } from "./binding.js";
 import { CLIENT_SECRET_METHOD, createClientCredentials } from "./client-secret.js";
 
@@ -30,7 +30,7 @@ export interface IdentityInput {
   admin: boolean;
 }
 
-type IdentityStore = Pick<Storage, "createIdentity" | "getIdentity" | "updateIdentity">;
+type IdentityWrites = Pick<IdentityStore, "createIdentity" | "getIdentity" | "updateIdentity">;
 
 export function normalizeGrants(input: readonly string[]): string[] {
   return [...new Set(input.map(normalizeGrantPattern))];
@@ -41,7 +41,7 @@ export const identityNotFound = (id: string) =>
 
 /** Create a record; for client_secret the answer carries the secret, which is stored only hashed. */
 export async function createIdentityRecord(
-  store: IdentityStore,
+  store: IdentityWrites,
   input: IdentityInput,
 ): Promise<{ record: IdentityRecord; clientSecret?: string }> {
   let binding = input.binding;
@@ -74,7 +74,7 @@ export async function createIdentityRecord(
 }
 
 export async function updateIdentityRecord(
-  store: IdentityStore,
+  store: IdentityWrites,
   id: string,
   patch: IdentityPatch,
 ): Promise<IdentityRecord> {
@@ -88,7 +88,7 @@ export async function updateIdentityRecord(
 
 /** A new secret for a client_secret identity (same client id); the old one stops working at once. */
 export async function rotateIdentitySecret(
-  store: IdentityStore,
+  store: IdentityWrites,
   id: string,
 ): Promise<{ record: IdentityRecord; clientSecret: string }> {
   const record = await store.getIdentity(id);

@@ -1,6 +1,6 @@
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { AuthFailure } from "./auth-failure.js";
 
 /**
@@ -31,7 +31,7 @@ export interface LegacySwitch {
 }
 
 export interface LegacySwitchDeps {
-  store: Pick<Storage, "getValue">;
+  store: Pick<KeyValueStore, "getValue">;
   clock: Clock;
   logger: Logger;
   /** Cache lifetime, 0–1000 ms (default 1000). */
@@ -60,7 +60,7 @@ export function parseLegacySettings(raw: string | undefined): LegacyMethodSettin
 
 /** Write the setting (admin API / CLI). Takes effect on every replica within a second. */
 export async function writeLegacySettings(
-  store: Pick<Storage, "putValue">,
+  store: Pick<KeyValueStore, "putValue">,
   settings: Partial<LegacyMethodSettings> | boolean,
   signal?: AbortSignal,
 ): Promise<void> {

@@ -12,7 +12,7 @@ import {
 } from "jose";
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { IdentityStore, KeyValueStore } from "../storage/storage.js";
 import { AuthFailure } from "./auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "./authenticator.js";
 import { credentialsFor } from "./authorization-header.js";
@@ -46,7 +46,10 @@ const MAX_TOKEN_BYTES = 8192;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface SessionTokenDeps {
-  store: Pick<Storage, "getValue" | "putValue" | "getIdentity">;
+  /** Where the signing key lives. */
+  store: Pick<KeyValueStore, "getValue" | "putValue">;
+  /** A token is honoured only while its identity exists and is enabled. */
+  identities: Pick<IdentityStore, "getIdentity">;
   legacySwitch: LegacySwitch;
   clock: Clock;
   logger: Logger;
@@ -179,7 +182,7 @@ export function createSessionTokens(deps: SessionTokenDeps): SessionTokens {
         await deps.legacySwitch.assertEnabled(method as LegacyMethod, signal);
       const sub = String(payload.sub);
       if (payload.rec === true) {
-        const record = await deps.store.getIdentity(sub, signal);
+        const record = await deps.identities.getIdentity(sub, signal);
         if (!record) throw new AuthFailure("identity_unknown", `session for deleted identity ${sub}`);
         if (!record.enabled)
           throw new AuthFailure("identity_disabled", `identity ${sub} is disabled`, { identity: sub });

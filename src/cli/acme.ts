@@ -1,8 +1,8 @@
 import { mkdir } from "node:fs/promises";
-import { openStorageWithDatabase } from "../acme-server/open-database.js";
 import { createEabKeys } from "../acme-server/eab.js";
 import { systemClock } from "../core/clock.js";
 import { isCertfleetError } from "../core/errors.js";
+import { createStorage } from "../storage/create-storage.js";
 import { loadMasterKeys } from "../storage/master-key.js";
 import { loadResolvedConfig } from "./load-config.js";
 
@@ -20,14 +20,14 @@ export async function acmeEabCreateCommand(opts: {
   const config = await loadResolvedConfig(opts.config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = await loadMasterKeys(config.storage);
-  const { storage } = openStorageWithDatabase({
+  const storage = createStorage({
     url: config.storage.url,
     encryptionKey: keys.current,
     previousEncryptionKeys: keys.previous,
   });
   try {
     await storage.migrate();
-    const keys = createEabKeys({ kv: storage, clock: systemClock });
+    const keys = createEabKeys({ kv: storage.kv, clock: systemClock });
     let created: { kid: string; hmacKey: string };
     try {
       created = await keys.create(opts.grant ?? []);
@@ -36,7 +36,7 @@ export async function acmeEabCreateCommand(opts: {
       process.stderr.write(`certfleet: ${e.message}\n`);
       return 2;
     }
-    await storage.appendAudit({
+    await storage.audit.appendAudit({
       type: "acme.eab.create",
       actor: "cli",
       outcome: "success",

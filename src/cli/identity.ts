@@ -30,7 +30,7 @@ const out = (json: boolean | undefined, value: unknown, text: string) =>
   process.stdout.write(json ? JSON.stringify(value) + "\n" : text + "\n");
 
 function audit(storage: Storage, event: Omit<AuditEvent, "actor" | "outcome">) {
-  return storage.appendAudit({ ...event, actor: "cli", method: "cli", outcome: "success" });
+  return storage.audit.appendAudit({ ...event, actor: "cli", method: "cli", outcome: "success" });
 }
 
 function parseBinding(pairs: readonly string[]): Record<string, string> {
@@ -72,7 +72,7 @@ export async function identityCreateCommand(
     return identityCreateWithClientCertCommand(opts);
   }
   return withConfiguredStorage(opts.config, async (storage) => {
-    const { record, clientSecret } = await createIdentityRecord(storage, {
+    const { record, clientSecret } = await createIdentityRecord(storage.identities, {
       name: opts.name,
       method: opts.method as IdentityMethod,
       binding: parseBinding(opts.binding ?? []),
@@ -100,7 +100,7 @@ export async function identityCreateCommand(
 
 export async function identityListCommand(opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    const list = (await storage.listIdentities()).map(presentIdentity);
+    const list = (await storage.identities.listIdentities()).map(presentIdentity);
     out(
       opts.json,
       list,
@@ -119,7 +119,7 @@ export async function identityListCommand(opts: Common): Promise<number> {
 
 export async function identitySetEnabledCommand(id: string, enabled: boolean, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    const record = await updateIdentityRecord(storage, id, { enabled });
+    const record = await updateIdentityRecord(storage.identities, id, { enabled });
     await audit(storage, {
       type: "admin.identity.update",
       subject: id,
@@ -132,7 +132,7 @@ export async function identitySetEnabledCommand(id: string, enabled: boolean, op
 
 export async function identityDeleteCommand(id: string, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    if (!(await storage.deleteIdentity(id))) throw identityNotFound(id);
+    if (!(await storage.identities.deleteIdentity(id))) throw identityNotFound(id);
     await audit(storage, { type: "admin.identity.delete", subject: id });
     out(opts.json, { id, deleted: true }, `deleted ${id}`);
     return 0;
@@ -141,7 +141,7 @@ export async function identityDeleteCommand(id: string, opts: Common): Promise<n
 
 export async function identityRotateSecretCommand(id: string, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    const { record, clientSecret } = await rotateIdentitySecret(storage, id);
+    const { record, clientSecret } = await rotateIdentitySecret(storage.identities, id);
     await audit(storage, { type: "admin.identity.rotate_secret", subject: id });
     out(
       opts.json,
@@ -154,7 +154,7 @@ export async function identityRotateSecretCommand(id: string, opts: Common): Pro
 
 export async function settingsLegacyCommand(enabled: boolean, opts: Common): Promise<number> {
   return withConfiguredStorage(opts.config, async (storage) => {
-    await writeLegacySettings(storage, enabled);
+    await writeLegacySettings(storage.kv, enabled);
     await audit(storage, {
       type: "admin.settings.update",
       subject: "legacyMethodsEnabled",
@@ -198,7 +198,7 @@ export async function identityCreateWithClientCertCommand(
   return withConfiguredStorage(opts.config, async (storage, config) => {
     const embedded = config.issuers.find((i) => i.type === "embedded");
     const ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger: createLogger({ level: "warn" }),
       options: {
@@ -224,7 +224,7 @@ export async function identityCreateWithClientCertCommand(
     let created: Awaited<ReturnType<typeof createCertificateIdentity>>;
     try {
       created = await createCertificateIdentity(
-        { store: storage, ca },
+        { store: storage.identities, ca },
         {
           name: opts.name,
           grants: opts.grant ?? [],

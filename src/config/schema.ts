@@ -148,7 +148,11 @@ const acmeIssuer = z.strictObject({
     .array(z.enum(["http-01", "dns-01", "tls-alpn-01"]))
     .default(["http-01", "dns-01"])
     .describe("preferred order; wildcards always use dns-01"),
-  pollInterval: duration.optional(),
+  pollInterval: duration
+    .optional()
+    .describe(
+      "longest wait between polls of an order or authorization when the CA sends no Retry-After (polls start at 50 ms and double up to this; default 2s); milliseconds or a string like 2s",
+    ),
 });
 
 const embeddedIssuer = z.strictObject({
@@ -341,7 +345,11 @@ export const configSchema = z.strictObject({
       profile: z.string().optional(),
       caBundleFile: z.string().optional(),
       challenges: z.array(z.enum(["http-01", "dns-01", "tls-alpn-01"])).optional(),
-      pollInterval: duration.optional(),
+      pollInterval: duration
+        .optional()
+        .describe(
+          "longest wait between polls when the CA sends no Retry-After (see issuers[].pollInterval); milliseconds or a string like 2s",
+        ),
     })
     .optional()
     .describe("short form for a single ACME issuer with id `acme`"),

@@ -5,7 +5,7 @@ import { CertfleetError, throwIfAborted } from "../core/errors.js";
 import { keyMatchesCertificate } from "../core/certificate-info.js";
 import { generatePrivateKey, importSigningKey, type SigningKey } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { intermediateExtensions, rootExtensions } from "./certificate-profiles.js";
 
 /**
@@ -44,7 +44,7 @@ export interface CaHierarchy {
 }
 
 export interface HierarchyDeps {
-  store: Pick<Storage, "getValue" | "putValue">;
+  store: Pick<KeyValueStore, "getValue" | "putValue">;
   clock: Clock;
   logger: Logger;
   /** CN of the root; the intermediate is "<name> intermediate". */

@@ -24,7 +24,7 @@ import type {
   RevocationReason,
   Revoker,
 } from "../issuance/issuer.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { BACKDATE_MS, loadOrCreateHierarchy, randomSerial, toPem, type CaHierarchy } from "./ca-hierarchy.js";
 import { leafExtensions, type LeafProfile } from "./certificate-profiles.js";
 import { createRevocationList } from "./revocation-list.js";
@@ -114,7 +114,7 @@ export interface EmbeddedCaOptions {
 }
 
 export interface EmbeddedCaDeps {
-  store: Pick<Storage, "getValue" | "putValue">;
+  store: Pick<KeyValueStore, "getValue" | "putValue">;
   clock: Clock;
   logger: Logger;
   options: EmbeddedCaOptions;

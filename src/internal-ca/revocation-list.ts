@@ -4,7 +4,7 @@ import type { Clock } from "../core/clock.js";
 import { throwIfAborted } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { alreadyRevokedError, REVOCATION_REASONS, type RevocationReason } from "../issuance/issuer.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { CA_NAMESPACE, type CaHierarchy } from "./ca-hierarchy.js";
 import { crlNumberExtension } from "./crl-extensions.js";
 
@@ -36,7 +36,7 @@ export interface RevocationList {
 }
 
 export interface RevocationListDeps {
-  store: Pick<Storage, "getValue" | "putValue">;
+  store: Pick<KeyValueStore, "getValue" | "putValue">;
   hierarchy: CaHierarchy;
   clock: Clock;
   logger: Logger;

@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.js";
 import { toCertfleetError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { CertificateStore, KeyValueStore } from "../storage/storage.js";
 import type { IssuerRouter } from "./issuer-routing.js";
 import { hasRenewalInfo, type RenewalInfo } from "./issuer.js";
 import { computeRenewAt, type RenewalPolicy } from "./renewal-window.js";
@@ -43,20 +43,22 @@ export function nextCheckSeconds(retryAfterSeconds: number | undefined): number 
 }
 
 export function createAriRefresher(deps: {
-  storage: Storage;
+  certificates: Pick<CertificateStore, "listCertificates" | "getCertificate" | "rescheduleRenewal">;
+  /** Poll state per certificate. */
+  kv: Pick<KeyValueStore, "getValue" | "putValue">;
   router: IssuerRouter;
   clock: Clock;
   logger: Logger;
   policy: RenewalPolicy;
   random?: () => number;
 }): AriRefresher {
-  const { storage, clock, logger } = deps;
+  const { certificates, kv, clock, logger } = deps;
   const random = deps.random ?? Math.random;
 
   const later = (seconds: number) => new Date(clock.now().getTime() + seconds * 1000).toISOString();
 
   async function readState(id: string, signal?: AbortSignal): Promise<PollState | undefined> {
-    const raw = await storage.getValue(NAMESPACE, id, signal);
+    const raw = await kv.getValue(NAMESPACE, id, signal);
     if (raw === undefined) return undefined;
     try {
       return JSON.parse(raw) as PollState;
@@ -65,7 +67,7 @@ export function createAriRefresher(deps: {
     }
   }
 
-  const writeState = (id: string, state: PollState) => storage.putValue(NAMESPACE, id, JSON.stringify(state));
+  const writeState = (id: string, state: PollState) => kv.putValue(NAMESPACE, id, JSON.stringify(state));
 
   async function remember(id: string, info: RenewalInfo): Promise<void> {
     await writeState(id, {
@@ -80,14 +82,14 @@ export function createAriRefresher(deps: {
     let polled = 0;
     let rescheduled = 0;
     const now = clock.now();
-    for (const summary of await storage.listCertificates(signal)) {
+    for (const summary of await certificates.listCertificates(signal)) {
       if (polled >= MAX_POLLS_PER_PASS || signal?.aborted) break;
       if (!summary.ariCertId || summary.renewAt <= now) continue; // nothing to ask, or already due
       const issuer = deps.router.get(summary.issuerId);
       if (!issuer || !hasRenewalInfo(issuer)) continue;
       const state = await readState(summary.id, signal);
       if (state?.certId === summary.ariCertId && new Date(state.nextCheckAt) > now) continue;
-      const record = await storage.getCertificate(summary.id, signal);
+      const record = await certificates.getCertificate(summary.id, signal);
       if (!record || record.version !== summary.version) continue; // replaced meanwhile
       polled++;
 
@@ -130,7 +132,7 @@ export function createAriRefresher(deps: {
           now: clock.now(),
           random,
         });
-        if (await storage.rescheduleRenewal(record.id, record.version, renewAt, signal)) {
+        if (await certificates.rescheduleRenewal(record.id, record.version, renewAt, signal)) {
           rescheduled++;
           logger.info(
             {

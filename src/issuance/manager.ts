@@ -13,8 +13,8 @@ import type { KeyType } from "../core/key-types.js";
 import { createCsr, generatePrivateKey, parseCsr } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { isRetryable, nextRetryDelayMs } from "../core/retry.js";
-import type { JournalEntry } from "../storage/issuance-journal.js";
-import type { CertificateRecord, Storage } from "../storage/storage.js";
+import type { IssuanceJournal, JournalEntry } from "../storage/issuance-journal.js";
+import type { CertificateRecord, CertificateStore, KeyValueStore, LockStore } from "../storage/storage.js";
 import { createAriRefresher } from "./ari-refresh.js";
 import { certificateId } from "./certificate-id.js";
 import type { IssuerRouter } from "./issuer-routing.js";
@@ -123,7 +123,13 @@ export type CertificateEvent =
     };
 
 export interface ManagerDeps {
-  storage: Storage;
+  certificates: CertificateStore;
+  /** Cross-replica: one issuance per certificate id at a time. */
+  locks: LockStore;
+  /** CSRs and revocation state beside the certificate row. */
+  kv: KeyValueStore;
+  /** Orders in flight, so a restart or another replica finishes them (issuance-journal.ts). */
+  journal: IssuanceJournal;
   router: IssuerRouter;
   clock: Clock;
   logger: Logger;
@@ -164,13 +170,12 @@ export const REVOCATION_NAMESPACE = "certificate-revocations";
 export const NON_RETRYABLE_DELAY_MS = 60 * 60_000;
 
 export function createCertificateManager(deps: ManagerDeps): CertificateManager {
-  const { storage, clock, logger, policy } = deps;
+  const { certificates, locks, kv, journal, clock, logger, policy } = deps;
   const flights = new SingleFlight<CertificateRecord>();
   const ownerPrefix = `${deps.instanceId ?? randomUUID()}:`;
   const owner = `${ownerPrefix}${randomUUID()}`;
   const lockTtl = deps.lockTtlMs ?? 15_000;
   const lockRenew = deps.lockRenewMs ?? lockTtl / 3;
-  const journal = storage.journal;
   // locks this process holds: one owner per process, so two pieces of work here on one certificate
   // (an order and a revocation) take turns here rather than both "holding" the storage lock
   const localTurns = new Map<string, Promise<void>>();
@@ -179,7 +184,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   // Hot certificates are served from memory for a few seconds; another replica's renewal shows up once
   // the entry expires (the old certificate is still valid meanwhile).
   const recent = new TtlCache<CertificateRecord>(deps.cacheTtlMs ?? 2000, 10_000, clock);
-  const ari = createAriRefresher({ storage, router: deps.router, clock, logger, policy, random });
+  const ari = createAriRefresher({ certificates, kv, router: deps.router, clock, logger, policy, random });
 
   async function describe(request: ObtainRequest): Promise<Omit<Job, "force">> {
     let keyType = request.keyType ?? policy.keyType;
@@ -229,25 +234,25 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     try {
       await waitFor(before, signal);
       // our previous life's locks are ours at once (no waiting for their lease to end)
-      staleReleased ??= storage
+      staleReleased ??= locks
         .releaseStaleLocks(ownerPrefix, owner)
         .then((n) => {
           if (n > 0) logger.info({ released: n }, "took back locks left by this instance's previous run");
         })
         .catch(() => undefined);
       await staleReleased;
-      while (!(await storage.tryLock(lockName, owner, lockTtl, signal))) {
+      while (!(await locks.tryLock(lockName, owner, lockTtl, signal))) {
         await sleep(250 + random() * 250, signal); // another replica is ordering it
       }
       const keepAlive = setInterval(
-        () => void storage.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
+        () => void locks.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
         lockRenew,
       );
       try {
         return await work();
       } finally {
         clearInterval(keepAlive);
-        await storage.unlock(lockName, owner);
+        await locks.unlock(lockName, owner);
       }
     } finally {
       done();
@@ -257,7 +262,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
 
   /** The fence before a store: still ours (renewed now), else another replica has taken the work over. */
   async function checkLockStillOurs(id: string): Promise<void> {
-    if (!(await storage.refreshLock(lockNameOf(id), owner, lockTtl))) {
+    if (!(await locks.refreshLock(lockNameOf(id), owner, lockTtl))) {
       throw new CertfleetError(
         "lock_lost",
         "another process took over this certificate's lock; it finishes the journaled order",
@@ -269,7 +274,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   /** True when this exact version (serial) of the certificate was revoked through `revoke`. */
   async function isRevoked(record: CertificateRecord | undefined, signal?: AbortSignal): Promise<boolean> {
     if (!record) return false;
-    const stored = await storage.getValue(REVOCATION_NAMESPACE, record.id, signal);
+    const stored = await kv.getValue(REVOCATION_NAMESPACE, record.id, signal);
     return stored !== undefined && (JSON.parse(stored) as { serial?: string }).serial === record.serial;
   }
 
@@ -277,7 +282,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
   async function run(job: Job): Promise<CertificateRecord> {
     const signal = AbortSignal.timeout(policy.issueTimeoutMs);
     return withCertificateLock(job.id, signal, async () => {
-      const current = await storage.getCertificate(job.id, signal);
+      const current = await certificates.getCertificate(job.id, signal);
       // An order in flight for the current version (a crash, a dead replica): finish it whatever this
       // call wanted, since the CA may already have issued it. One for an older version is stale.
       const entry = await journal.get(job.id, signal);
@@ -359,7 +364,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const ariWindow = renewal && { start: renewal.windowStart, end: renewal.windowEnd };
       const ariCertId = renewal?.certId ?? null;
       await checkLockStillOurs(job.id);
-      const record = await storage.putCertificate({
+      const record = await certificates.putCertificate({
         id: job.id,
         names: job.names,
         issuerId: job.issuer.id,
@@ -393,7 +398,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
             logger.warn({ err: toCertfleetError(e).message, id: job.id }, "could not store renewal info"),
           );
       // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
-      if (entry.custody === "csr") await storage.putValue("csr", job.id, csrPem);
+      if (entry.custody === "csr") await kv.putValue("csr", job.id, csrPem);
       const type = current ? "certificate.renewed" : "certificate.issued";
       logger.info(
         {
@@ -420,14 +425,14 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const err = toCertfleetError(e);
       // our own timeout or shutdown, or another replica finishing the order: not the CA's verdict
       if (err.code === "aborted" || err.code === "lock_lost") throw err;
-      const previous = current?.lastFailure ?? (await storage.getFailure(job.id).catch(() => undefined));
+      const previous = current?.lastFailure ?? (await certificates.getFailure(job.id).catch(() => undefined));
       const failureCount = (previous?.failureCount ?? 0) + 1;
       // Waiting cannot fix a non-retryable error (bad credentials, a refused name), but the config may
       // be fixed meanwhile: try again on a slow step of the schedule, never in a storm.
       const backoff = nextRetryDelayMs(failureCount, err, random);
       const delay = isRetryable(err) ? backoff : Math.max(backoff, NON_RETRYABLE_DELAY_MS);
       const nextAttemptAt = new Date(clock.now().getTime() + delay);
-      await storage
+      await certificates
         .recordFailure(job.id, {
           code: err.code,
           message: err.message,
@@ -468,7 +473,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     stored: CertificateRecord | undefined,
     signal?: AbortSignal,
   ) {
-    const failure = stored ? stored.lastFailure : await storage.getFailure(id, signal);
+    const failure = stored ? stored.lastFailure : await certificates.getFailure(id, signal);
     const wait = failure?.nextAttemptAt ? failure.nextAttemptAt.getTime() - clock.now().getTime() : 0;
     if (failure && wait > 0) {
       throw new CertfleetError(
@@ -494,7 +499,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     const job = await describe(request);
     const hot = recent.get(job.id);
     if (hot && usable(hot)) return { record: hot, cached: true };
-    const stored = await storage.getCertificate(job.id, signal);
+    const stored = await certificates.getCertificate(job.id, signal);
     if (usable(stored) && !(await isRevoked(stored, signal))) {
       recent.set(job.id, stored);
       return { record: stored, cached: true };
@@ -509,7 +514,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     signal?: AbortSignal,
   ): Promise<ObtainResult> {
     const job = await describe(request);
-    const stored = await storage.getCertificate(job.id, signal);
+    const stored = await certificates.getCertificate(job.id, signal);
     if (stored && !request.force && clock.now() < stored.renewAt) {
       const wait = (stored.renewAt.getTime() - clock.now().getTime()) / 1000;
       throw new RateLimitedError(
@@ -538,13 +543,12 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const err = toCertfleetError(e);
       if (err.code !== "aborted") logger.warn({ err: err.message }, "resuming journaled orders failed");
     });
-    const due = await storage.listDueCertificates(clock.now(), 100, signal);
+    const due = await certificates.listDueCertificates(clock.now(), 100, signal);
     for (const record of due) {
       if (signal?.aborted) break;
       try {
         const issuer = deps.router.get(record.issuerId) ?? deps.router.select(record.names);
-        const csrPem =
-          record.custody === "csr" ? await storage.getValue("csr", record.id, signal) : undefined;
+        const csrPem = record.custody === "csr" ? await kv.getValue("csr", record.id, signal) : undefined;
         if (record.custody === "csr" && !csrPem)
           throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
         const job: Job = {
@@ -580,7 +584,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     // like an order, this runs to the end once started: revoked but not replaced would leave a gap
     const work = AbortSignal.timeout(policy.issueTimeoutMs);
     const result = withCertificateLock(id, work, async (): Promise<RevokeResult> => {
-      const current = await storage.getCertificate(id, work);
+      const current = await certificates.getCertificate(id, work);
       if (!current) {
         throw new CertfleetError("certificate_not_found", "certfleet holds no such certificate", {
           status: 404,
@@ -602,7 +606,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           if (!isCertfleetError(e) || e.code !== "already_revoked") throw e;
           logger.warn({ id, serial: current.serial }, "certificate was already revoked at its issuer");
         }
-        await storage.putValue(
+        await kv.putValue(
           REVOCATION_NAMESPACE,
           id,
           JSON.stringify({
@@ -639,8 +643,8 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const revoked = { id, serial: current.serial, reason: options.reason };
       if (!replace) return { revoked };
       // due now: should the replacement fail, the scheduler retries it on the failure's schedule
-      await storage.rescheduleRenewal(id, current.version, clock.now(), work);
-      const csrPem = current.custody === "csr" ? await storage.getValue("csr", id, work) : undefined;
+      await certificates.rescheduleRenewal(id, current.version, clock.now(), work);
+      const csrPem = current.custody === "csr" ? await kv.getValue("csr", id, work) : undefined;
       if (current.custody === "csr" && !csrPem)
         throw new CertfleetError("csr_missing", "the CSR for this certificate is no longer stored");
       const replacement = await issue(
@@ -671,8 +675,8 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const lockName = lockNameOf(entry.id);
       await staleReleased;
       // a free lock means nobody is on it; a held one is a live process's (or ends with its lease)
-      if (!(await storage.tryLock(lockName, owner, lockTtl, signal))) continue;
-      await storage.unlock(lockName, owner);
+      if (!(await locks.tryLock(lockName, owner, lockTtl, signal))) continue;
+      await locks.unlock(lockName, owner);
       const issuer = deps.router.get(entry.issuerId) ?? deps.router.select(entry.names);
       logger.info(
         { id: entry.id, names: entry.names, order: entry.orderUrl, state: entry.state },

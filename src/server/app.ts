@@ -7,7 +7,7 @@ import Fastify, {
 import type { Logger } from "../core/logger.js";
 import { edgeErrorHandlers, type EdgeErrorDialect } from "./edge-errors.js";
 import type { CertificateManager } from "../issuance/manager.js";
-import type { Storage } from "../storage/storage.js";
+import type { StorageAdmin } from "../storage/storage.js";
 import type { AuditSink } from "./audit.js";
 import type { Authenticate, AuthorizeNames } from "./auth-hook.js";
 import { installErrorHandler } from "./error-handler.js";
@@ -20,7 +20,7 @@ import { healthRoutes } from "./routes/health.js";
  */
 export interface AppDeps {
   logger: Logger;
-  storage: Pick<Storage, "ping" | "appendAudit">;
+  storage: Pick<StorageAdmin, "ping">;
   manager: CertificateManager;
   authenticate: Authenticate;
   authorizeNames: AuthorizeNames;

@@ -1,5 +1,5 @@
 import type { Logger } from "../core/logger.js";
-import type { AuditEvent, Storage } from "../storage/storage.js";
+import type { AuditEvent, AuditLog } from "../storage/storage.js";
 
 /**
  * Append an audit event. Events arriving together are written in one batch (one transaction), so a
@@ -13,7 +13,7 @@ export type AuditSink = ((event: AuditEvent) => Promise<void>) & {
 
 const MAX_BATCH = 500;
 
-export function createAuditSink(storage: Pick<Storage, "appendAudit">, logger: Logger): AuditSink {
+export function createAuditSink(storage: Pick<AuditLog, "appendAudit">, logger: Logger): AuditSink {
   let queue: { event: AuditEvent; done: () => void }[] = [];
   let scheduled: Promise<void> | undefined;
 

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { ChallengeTokenStore } from "../storage/storage.js";
 
 /**
  * The plain-HTTP listener that answers ACME HTTP-01 challenges from storage, so whichever replica the
@@ -9,7 +9,7 @@ import type { Storage } from "../storage/storage.js";
 const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
 
 export function buildHttp01App(deps: {
-  storage: Pick<Storage, "getChallengeToken">;
+  storage: Pick<ChallengeTokenStore, "getChallengeToken">;
   logger: Logger;
 }): FastifyInstance {
   const app = Fastify({

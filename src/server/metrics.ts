@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { constantTimeEqual } from "../auth/secrets.js";
 import type { Clock } from "../core/clock.js";
 import { ForbiddenError } from "../core/errors.js";
-import type { AuditEvent, CertificateSummary, Storage } from "../storage/storage.js";
+import type { AuditEvent, CertificateStore, CertificateSummary } from "../storage/storage.js";
 import { authRequestOf, requestSignal, type Authenticate } from "./auth-hook.js";
 
 /**
@@ -15,8 +15,10 @@ import { authRequestOf, requestSignal, type Authenticate } from "./auth-hook.js"
  * - `certfleet_http_requests_total` / `certfleet_http_request_duration_seconds` by route template.
  * - `certfleet_certificate_{expiry,renewal}_timestamp_seconds` and
  *   `certfleet_certificate_consecutive_failures` per stored certificate, read from storage at scrape
- *   time (cached briefly, so several scrapers cost one query) — alert on `expiry - time() < 7d`.
- * - Node's process metrics with the `certfleet_` prefix.
+ *   time (cached briefly, so several scrapers cost one query), with `..._lifetime_seconds`
+ *   (notAfter − notBefore) so alerts can be relative to each certificate's lifetime: a 6-day
+ *   certificate must not page at "< 7 days" (docs/metrics.md has the rules).
+ * - Node's process metrics under their standard names (`process_*`, `nodejs_*`), no prefix.
  *
  * Reading them needs the admin permission or the configured scrape token (`Authorization: Bearer`),
  * compared in constant time: certificate names and failure counts are not for everyone.
@@ -40,12 +42,13 @@ const CERTIFICATE_LABELS = ["id", "name", "issuer"] as const;
 const SNAPSHOT_TTL_MS = 5_000;
 
 export function createMetrics(deps: {
-  storage: Pick<Storage, "listCertificates">;
+  storage: Pick<CertificateStore, "listCertificates">;
   clock: Clock;
   version: string;
 }): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "certfleet_" });
+  // standard names (process_*, nodejs_*), so the usual Node.js dashboards work unchanged
+  collectDefaultMetrics({ register: registry });
 
   new Gauge({
     name: "certfleet_build_info",
@@ -106,6 +109,11 @@ export function createMetrics(deps: {
     "certfleet_certificate_renewal_timestamp_seconds",
     "When the scheduler will renew the certificate, seconds since the epoch",
     (c) => c.renewAt.getTime() / 1000,
+  );
+  perCertificate(
+    "certfleet_certificate_lifetime_seconds",
+    "Validity period of the current certificate (notAfter - notBefore), for alerts relative to it",
+    (c) => (c.notAfter.getTime() - c.notBefore.getTime()) / 1000,
   );
   perCertificate(
     "certfleet_certificate_consecutive_failures",

@@ -3,7 +3,7 @@ import { networkInterfaces, hostname } from "node:os";
 import type { Clock } from "../core/clock.js";
 import { parseCertificate } from "../core/certificate-info.js";
 import { ConfigError } from "../core/errors.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 
 /**
  * The HTTPS listener's own certificate: the configured one (inline PEM or files), or else one from the
@@ -60,7 +60,7 @@ export function defaultServerIdentities(names: string[], bind: string): { names:
 }
 
 export async function loadOrIssueEmbeddedTls(deps: {
-  store: Pick<Storage, "getValue" | "putValue">;
+  store: Pick<KeyValueStore, "getValue" | "putValue">;
   ca: ServerCertificateIssuer;
   clock: Clock;
   names: string[];

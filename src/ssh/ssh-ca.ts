@@ -1,7 +1,7 @@
 import { CertfleetError, ValidationError, throwIfAborted } from "../core/errors.js";
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
-import type { Storage } from "../storage/storage.js";
+import type { KeyValueStore } from "../storage/storage.js";
 import { generateSshCaKeyPem, loadSshCaKey, type SshCaKey, type SshCaKeyType } from "./ca-key.js";
 import {
   DEFAULT_USER_EXTENSIONS,
@@ -94,7 +94,7 @@ export interface SshCaOptions {
 }
 
 export interface SshCaDeps {
-  store: Pick<Storage, "getValue" | "putValue">;
+  store: Pick<KeyValueStore, "getValue" | "putValue">;
   clock: Clock;
   logger: Logger;
   options: SshCaOptions;

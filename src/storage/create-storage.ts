@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { silentLogger, type Logger } from "../core/logger.js";
 import { openSqlDatabase } from "./dialect.js";
 import { createSecretBox } from "./secret-box.js";
-import { SqlStorage } from "./sql-storage.js";
+import { createSqlStorage } from "./sql-storage.js";
 import type { Storage } from "./storage.js";
 import { parseStorageUrl } from "./storage-url.js";
 
@@ -20,11 +20,17 @@ export interface CreateStorageOptions {
 
 /**
  * Open storage for a URL. Connects lazily (PostgreSQL) or opens the file at once (SQLite, creating
- * its directory 0700); call `migrate()` before first use.
+ * its directory 0700); call `migrate()` before first use. One handle serves every seam.
  */
 export function createStorage(options: CreateStorageOptions): Storage {
   const secretBox = createSecretBox(options.encryptionKey, options.previousEncryptionKeys);
   const logger = (options.logger ?? silentLogger()).child({ component: "storage" });
   const database = openSqlDatabase(parseStorageUrl(options.url), logger);
-  return new SqlStorage({ database, secretBox, clock: options.clock ?? systemClock, logger });
+  return createSqlStorage({
+    database,
+    db: database.db,
+    box: secretBox,
+    clock: options.clock ?? systemClock,
+    logger,
+  });
 }

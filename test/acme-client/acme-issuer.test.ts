@@ -17,6 +17,7 @@ import {
   createTestStore,
   keyAndCsr,
   makeIssuer,
+  recordingLogger,
   recordingSolver,
   signal,
   startChallengeResponder,
@@ -125,6 +126,32 @@ describe("ACME issuer against Pebble", () => {
     expect(httpSolver.presented).toEqual([expect.objectContaining({ domain: apex, wildcard: false })]);
     expect(dnsSolver.cleaned).toHaveLength(1);
     expect(httpSolver.cleaned).toHaveLength(1);
+    await issuer.close();
+  });
+
+  it("logs each issuance phase at info, so a stuck DNS wait is visible", async () => {
+    const { logger, lines } = recordingLogger();
+    const dnsSolver = recordingSolver(createChallTestDnsSolver(dns));
+    const issuer = makeIssuer(
+      createTestStore(),
+      [dnsSolver],
+      { ...options(), preferredChallenges: ["dns-01"] },
+      "test-acme",
+      logger,
+    );
+    const names = [uniqueName()];
+    await issuer.issue({ names, csrPem: (await keyAndCsr(names)).csrPem, keyType: "ec256" }, signal());
+    const info = lines.filter((l) => l["level"] === 30).map((l) => String(l["msg"]));
+    const phases = [
+      "acme order created",
+      "acme challenges presented",
+      "acme waiting for challenge propagation",
+      "acme validating: challenges answered, CA checking",
+      "acme order finalized, certificate downloaded",
+    ];
+    expect(info.filter((m) => phases.includes(m))).toEqual(phases);
+    const presented = lines.find((l) => l["msg"] === "acme challenges presented");
+    expect(presented).toMatchObject({ names, challenges: [`dns-01 ${names[0]}`] });
     await issuer.close();
   });
 

@@ -5,7 +5,7 @@ import { createCsr, generatePrivateKey } from "../../src/core/keys.js";
 import type { KeyType } from "../../src/core/key-types.js";
 import { systemClock } from "../../src/core/clock.js";
 import { createLogger, silentLogger, type Logger } from "../../src/core/logger.js";
-import type { Storage } from "../../src/storage/storage.js";
+import type { ChallengeTokenStore, KeyValueStore } from "../../src/storage/storage.js";
 import type { ChallengeSolver, SolverChallenge } from "../../src/acme-client/challenge-solver.js";
 import {
   createAcmeIssuer,
@@ -15,17 +15,15 @@ import {
 import { dns01TxtValue } from "../../src/dns/dns01-solver.js";
 import type { ChallTestSrv } from "../harness/pebble.js";
 
-export type TestStore = Pick<
-  Storage,
-  "getValue" | "putValue" | "putChallengeToken" | "getChallengeToken" | "deleteChallengeToken"
-> & {
-  values: Map<string, string>;
-  tokens: Map<string, string>;
-  /** Every token ever stored, in order. */
-  tokenHistory: string[];
-};
+export type TestStore = Pick<KeyValueStore, "getValue" | "putValue"> &
+  ChallengeTokenStore & {
+    values: Map<string, string>;
+    tokens: Map<string, string>;
+    /** Every token ever stored, in order. */
+    tokenHistory: string[];
+  };
 
-/** A Map-backed fake of the Storage methods the ACME issuer and HTTP-01 solver use. */
+/** A Map-backed fake of the storage roles (kv, challenge tokens) the ACME issuer and HTTP-01 solver use. */
 export function createTestStore(): TestStore {
   const values = new Map<string, string>();
   const tokens = new Map<string, string>();
@@ -66,7 +64,7 @@ export interface ChallengeResponder {
 
 /** A loopback HTTP server answering /.well-known/acme-challenge/<token> from the store. */
 export async function startChallengeResponder(
-  store: Pick<Storage, "getChallengeToken">,
+  store: Pick<ChallengeTokenStore, "getChallengeToken">,
 ): Promise<ChallengeResponder> {
   const hits = new Map<string, number>();
   const server: Server = createServer((req, res) => {
@@ -144,7 +142,7 @@ export async function keyAndCsr(names: string[], keyType: KeyType = "ec256") {
 }
 
 export function makeIssuer(
-  store: Pick<Storage, "getValue" | "putValue">,
+  store: Pick<KeyValueStore, "getValue" | "putValue">,
   solvers: ChallengeSolver[],
   options: AcmeIssuerOptions,
   id = "test-acme",

@@ -25,7 +25,7 @@ beforeAll(async () => {
   const eab = await server.acme.eab.create(["ari.example.com"]);
   client = createAcmeIssuer({
     id: "certfleet-acme",
-    store: server.storage,
+    store: server.storage.kv,
     solvers: [],
     logger: silentLogger(),
     clock: systemClock,
@@ -73,7 +73,10 @@ test("renewalInfo window, then a renewal that replaces the first certificate", a
 test("the manager keeps polling renewalInfo: a certificate revoked at the CA is renewed on the next pass", async () => {
   const clock = createManualClock(new Date());
   const manager = createCertificateManager({
-    storage: server.storage,
+    certificates: server.storage.certificates,
+    locks: server.storage.locks,
+    kv: server.storage.kv,
+    journal: server.storage.journal,
     router: createIssuerRouter([client], [], client.id),
     clock,
     logger: silentLogger(),
@@ -109,7 +112,7 @@ test("the manager keeps polling renewalInfo: a certificate revoked at the CA is 
   // Six hours later the next pass asks again, sees a window in the past, and renews with `replaces`.
   clock.set(new Date(clock.now().getTime() + 6 * 3600_000 + 1000));
   expect(await manager.renewDue()).toEqual({ renewed: 1, failed: 0 });
-  const second = await server.storage.getCertificate(first.id);
+  const second = await server.storage.certificates.getCertificate(first.id);
   expect(second?.version).toBe(first.version + 1);
   expect(second?.serial).not.toBe(first.serial);
   const row = await sql<{

@@ -94,9 +94,9 @@ describe("real ACME clients, eab mode, embedded CA", () => {
     expect(res.output.split('"msg":"certificate obtained successfully"').length - 1).toBe(2);
     expect(res.output).not.toContain("already bound");
     // Caddy did register twice (one fresh key per site): the second is the same client's rebind
-    const created = (await server.storage.listAudit({ type: "acme.account.create", limit: 100 })).filter(
-      (e) => e.data.eabKid === eab.kid,
-    );
+    const created = (
+      await server.storage.audit.listAudit({ type: "acme.account.create", limit: 100 })
+    ).filter((e) => e.data.eabKid === eab.kid);
     expect(created).toHaveLength(2);
     expect(created.filter((e) => e.data.rebindOf !== undefined)).toHaveLength(1);
     expect(sanDnsNames(leafAndChain(await res.certPem()).leaf)).toEqual(["site-a.example.com"]);

@@ -46,7 +46,7 @@ beforeAll(async () => {
     lateIssuers: (storage) => {
       upstream = createAcmeIssuer({
         id: "pebble",
-        store: storage,
+        store: storage.kv,
         solvers: [challTestSrvSolver(dns)],
         logger: silentLogger(),
         clock: systemClock,

@@ -5,13 +5,15 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { createEabKeys, newHmacKey } from "../../src/acme-server/eab.js";
 import { eabKeyRoutes, grantCovers } from "../../src/acme-server/eab-api.js";
-import { openStorageWithDatabase } from "../../src/acme-server/open-database.js";
 import { createApiKeyAuthenticator } from "../../src/auth/api-key.js";
 import { acmeEabCreateCommand } from "../../src/cli/acme.js";
 import { systemClock } from "../../src/core/clock.js";
 import { AuthenticationError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
+import { createStorage } from "../../src/storage/create-storage.js";
+import { openSqlDatabase } from "../../src/storage/dialect.js";
 import { loadOrCreateMasterKey } from "../../src/storage/master-key.js";
+import { parseStorageUrl } from "../../src/storage/storage-url.js";
 import { installErrorHandler } from "../../src/server/error-handler.js";
 import { startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { PROBLEM, TestAcmeClient, newAccountKey } from "./jws-client.js";
@@ -59,11 +61,10 @@ describe("certfleet acme eab create", () => {
 
       // the same storage the server opens holds it, with the grants, encrypted at rest
       const encryptionKey = await loadOrCreateMasterKey(join(dir, "data", "master.key"));
-      const { storage, db } = openStorageWithDatabase({
-        url: `sqlite:${join(dir, "data", "certfleet.db")}`,
-        encryptionKey,
-      });
-      const key = await createEabKeys({ kv: storage, clock: systemClock }).get(printed.kid);
+      const url = `sqlite:${join(dir, "data", "certfleet.db")}`;
+      const storage = createStorage({ url, encryptionKey });
+      const db = openSqlDatabase(parseStorageUrl(url), silentLogger()).db;
+      const key = await createEabKeys({ kv: storage.kv, clock: systemClock }).get(printed.kid);
       expect(key).toMatchObject({
         hmacKey: printed.hmacKey,
         grants: ["app.example.com", "*.app.example.com"],
@@ -76,6 +77,7 @@ describe("certfleet acme eab create", () => {
       expect(raw.secret).toBe(1);
       expect(raw.value).not.toContain(printed.hmacKey);
       await storage.close();
+      await db.destroy();
 
       const err = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
       try {
@@ -104,7 +106,7 @@ describe("admin API: POST /api/acme/eab-keys", () => {
     await app.register(
       eabKeyRoutes({
         acme: server.acme,
-        storage: server.storage,
+        identities: server.storage.identities,
         authenticate: async (req, signal) => {
           const p = await auth.authenticate(req, signal);
           if (!p) throw new AuthenticationError("no credentials");
@@ -161,7 +163,7 @@ describe("admin API: POST /api/acme/eab-keys", () => {
 describe("owned EAB keys", () => {
   test("an account stops ordering when the identity that owns its key is disabled", async () => {
     const id = "5f4ad5a4-6f0a-4c0b-9b3f-0c7e2d3f9a10";
-    await server.storage.createIdentity({
+    await server.storage.identities.createIdentity({
       id,
       name: "edge-proxy",
       method: "api_key",
@@ -177,7 +179,7 @@ describe("owned EAB keys", () => {
     expect((await c.register(eab)).status).toBe(201);
     const ids = { identifiers: [{ type: "dns", value: "owned.example.com" }] };
     expect((await c.post(c.directory.newOrder!, ids)).status).toBe(201);
-    await server.storage.updateIdentity(id, { enabled: false });
+    await server.storage.identities.updateIdentity(id, { enabled: false });
     const refused = await c.post(c.directory.newOrder!, ids);
     expect(refused.status).toBe(403);
     expect(refused.body.type).toBe(PROBLEM("unauthorized"));

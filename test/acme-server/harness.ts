@@ -7,13 +7,15 @@ import type { Kysely } from "kysely";
 import { Agent, request } from "undici";
 import { createAcmeServer, type AcmeServer } from "../../src/acme-server/index.js";
 import type { AcmeProfileInput } from "../../src/acme-server/config.js";
-import { openStorageWithDatabase } from "../../src/acme-server/open-database.js";
 import { systemClock } from "../../src/core/clock.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { createEmbeddedCa, type EmbeddedCa } from "../../src/internal-ca/embedded-ca.js";
 import type { Issuer } from "../../src/issuance/issuer.js";
 import { installErrorHandler } from "../../src/server/error-handler.js";
+import { createStorage } from "../../src/storage/create-storage.js";
+import { openSqlDatabase } from "../../src/storage/dialect.js";
 import type { Database } from "../../src/storage/schema.js";
+import { parseStorageUrl } from "../../src/storage/storage-url.js";
 import type { Storage } from "../../src/storage/storage.js";
 import { freePort } from "../harness/pebble.js";
 
@@ -58,12 +60,16 @@ export interface AcmeTestServerOptions {
 
 export async function startAcmeTestServer(options: AcmeTestServerOptions): Promise<AcmeTestServer> {
   const dir = await mkdtemp(join(tmpdir(), "certfleet-acme-"));
-  const { storage, db } = openStorageWithDatabase(
-    options.storage ?? { url: `sqlite:${join(dir, "certfleet.db")}`, encryptionKey: randomBytes(32) },
-  );
+  const target = options.storage ?? {
+    url: `sqlite:${join(dir, "certfleet.db")}`,
+    encryptionKey: randomBytes(32),
+  };
+  const storage = createStorage(target);
   await storage.migrate();
   const logger = silentLogger();
-  const ca = await createEmbeddedCa({ store: storage, clock: systemClock, logger, options: {} });
+  // the tests' own handle on the same database, to look at rows directly
+  const db = openSqlDatabase(parseStorageUrl(target.url), logger).db;
+  const ca = await createEmbeddedCa({ store: storage.kv, clock: systemClock, logger, options: {} });
   const tls = await ca.issueServerCertificate(["localhost"], ["127.0.0.1"]);
   const caFile = join(dir, "ca.pem");
   await writeFile(caFile, ca.rootPem);
@@ -82,10 +88,12 @@ export async function startAcmeTestServer(options: AcmeTestServerOptions): Promi
       dnsResolvers: options.dnsResolvers ?? [],
       ...(options.validationTimeout ? { validationTimeout: options.validationTimeout } : {}),
     },
-    db,
-    storage,
+    acme: storage.acme,
+    kv: storage.kv,
+    identities: storage.identities,
+    locks: storage.locks,
     issuers: { get: (id) => issuers.get(id) },
-    audit: (event) => storage.appendAudit(event),
+    audit: (event) => storage.audit.appendAudit(event),
     logger,
     clock: systemClock,
   });
@@ -115,6 +123,7 @@ export async function startAcmeTestServer(options: AcmeTestServerOptions): Promi
       await app.close();
       await agent.close();
       await storage.close();
+      await db.destroy();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -219,7 +219,7 @@ describe("an order lock left by a dead replica", () => {
     const accountId = c.kid!.split("/").pop()!;
     // a replica that took the lock with the server's own lease and died without releasing it
     expect(
-      await server.storage.tryLock(`acme-orders:${accountId}`, "dead-replica", ORDER_LOCK_LEASE_MS),
+      await server.storage.locks.tryLock(`acme-orders:${accountId}`, "dead-replica", ORDER_LOCK_LEASE_MS),
     ).toBe(true);
     const res = await c.post(c.directory.newOrder!, ids(["lock.example.com"]));
     refused(res, "rateLimited", 429);
@@ -260,7 +260,7 @@ describe("one EAB key bound twice by the same client (Caddy registering from two
     const accountIds = [a.kid, b.kid].map((k) => k!.split("/").pop());
     let rebindOf: unknown;
     for (let i = 0; i < 40 && rebindOf === undefined; i++) {
-      const audit = await server.storage.listAudit({ type: "acme.account.create", limit: 100 });
+      const audit = await server.storage.audit.listAudit({ type: "acme.account.create", limit: 100 });
       rebindOf = audit.find((e) => accountIds.includes(e.actor?.split(":").pop()) && e.data.rebindOf)?.data
         .rebindOf;
       if (rebindOf === undefined) await sleep(50);

@@ -35,7 +35,7 @@ describe("agent end to end: client certificates", () => {
     externalStore = createStorage({ url: "sqlite::memory:", encryptionKey: randomBytes(32) });
     await externalStore.migrate();
     external = await createEmbeddedCa({
-      store: externalStore,
+      store: externalStore.kv,
       clock: systemClock,
       logger: silentLogger(),
       options: { name: "org client PKI" },
@@ -114,7 +114,7 @@ describe("agent end to end: client certificates", () => {
     expect(pair.names).toEqual(["edge-cli.example.com"]);
 
     // a second run of the command never overwrites an existing key file, and creates nothing
-    const before = (await server.cf.storage.listIdentities()).length;
+    const before = (await server.cf.storage.identities.listIdentities()).length;
     await expect(
       identityCreateCommand({
         config,
@@ -125,7 +125,7 @@ describe("agent end to end: client certificates", () => {
         keyOut: join(dir, "client.key"),
       }),
     ).rejects.toMatchObject({ code: "output_exists" });
-    expect((await server.cf.storage.listIdentities()).length).toBe(before);
+    expect((await server.cf.storage.identities.listIdentities()).length).toBe(before);
     await expect(stat(join(dir, "other.crt"))).rejects.toMatchObject({ code: "ENOENT" });
   }, 60_000);
 

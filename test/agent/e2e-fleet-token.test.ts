@@ -100,7 +100,7 @@ describe("a fleet of certificates under one exec plugin", () => {
     (await readFile(join(dir, "plugin.log"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
   const denials = async () => {
     await new Promise((r) => setTimeout(r, 300)); // the audit sink writes in batches
-    return (await server!.cf.storage.listAudit({ limit: 1000, type: "auth.deny" })).map(
+    return (await server!.cf.storage.audit.listAudit({ limit: 1000, type: "auth.deny" })).map(
       (e) => e.reason ?? "",
     );
   };

@@ -39,11 +39,11 @@ describe("authentication chain", () => {
       grants: ["a.test"],
       secretHash: credentials.secretHash,
     });
-    const legacySwitch = createLegacySwitch({ store: storage, clock, logger });
+    const legacySwitch = createLegacySwitch({ store: storage.kv, clock, logger });
     authenticate = createAuthenticate(
       [
         createApiKeyAuthenticator({ keys: [{ name: "web", key: KEY, grants: ["web.test"] }], logger }),
-        createClientSecretAuthenticator({ store: storage, legacySwitch, logger }),
+        createClientSecretAuthenticator({ store: storage.identities, legacySwitch, logger }),
         // An issuer nobody listens for: its key set can never be fetched.
         createJwtAuthenticator({
           issuers: [{ issuerUrl: "http://127.0.0.1:9/", audience: "certfleet", fetchTimeoutMs: 500 }],
@@ -54,7 +54,7 @@ describe("authentication chain", () => {
       ],
       {
         limiter: createFailureLimiter({ clock, maxFailures: 3, windowMs: 60_000 }),
-        audit: (e) => storage.appendAudit(e),
+        audit: (e) => storage.audit.appendAudit(e),
         logger,
       },
     );
@@ -72,7 +72,7 @@ describe("authentication chain", () => {
   it("returns the principal and audits auth.allow", async () => {
     const principal = await authenticate(apiKey(KEY, "10.0.0.1"), signal);
     expect(principal.id).toBe("apikey:web");
-    const [event] = await storage.listAudit({ limit: 1, type: "auth.allow" });
+    const [event] = await storage.audit.listAudit({ limit: 1, type: "auth.allow" });
     expect(event).toMatchObject({
       type: "auth.allow",
       outcome: "allow",
@@ -87,7 +87,7 @@ describe("authentication chain", () => {
       authenticate(apiKey("wrong-key-0123456789", "10.0.0.2"), signal),
       "api_key_unknown",
     );
-    const [event] = await storage.listAudit({ limit: 1, type: "auth.deny" });
+    const [event] = await storage.audit.listAudit({ limit: 1, type: "auth.deny" });
     expect(event).toMatchObject({
       outcome: "deny",
       method: "api_key",
@@ -117,7 +117,7 @@ describe("authentication chain", () => {
         "client_secret_wrong",
       );
     await expectCode(authenticate(basic(client.clientSecret, "10.1.0.99"), signal), "auth_rate_limited");
-    const [event] = await storage.listAudit({ limit: 1, type: "auth.deny" });
+    const [event] = await storage.audit.listAudit({ limit: 1, type: "auth.deny" });
     expect(event?.reason).toMatch(/^rate_limited/);
     clock.advance(61_000);
     expect((await authenticate(basic(client.clientSecret, "10.1.0.99"), signal)).method).toBe(
@@ -170,7 +170,7 @@ describe("authentication chain: what counts as a guess, and what the 401 says", 
           fetch,
           clock,
           logger,
-          store: storage,
+          store: storage.identities,
         }),
       ],
       {

@@ -44,13 +44,13 @@ describe("X.509 client certificate authenticator", () => {
     rogueStorage = await openStorage();
     const logger = silentLogger();
     ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger,
       options: { name: "fleet CA" },
     });
     rogueCa = await createEmbeddedCa({
-      store: rogueStorage,
+      store: rogueStorage.kv,
       clock: systemClock,
       logger,
       options: { name: "fleet CA" },
@@ -81,11 +81,11 @@ describe("X.509 client certificate authenticator", () => {
       grants: ["uri.example.com"],
     });
 
-    const legacySwitch = createLegacySwitch({ store: storage, clock: systemClock, logger, ttlMs: 0 });
+    const legacySwitch = createLegacySwitch({ store: storage.kv, clock: systemClock, logger, ttlMs: 0 });
     authenticator = createClientCertificateAuthenticator({
       caBundlePem: ca.rootPem + ca.intermediatePem,
       trustedProxies: ["10.0.0.0/24", "::1"],
-      store: storage,
+      store: storage.identities,
       legacySwitch,
       clock,
       logger,
@@ -217,14 +217,14 @@ describe("X.509 client certificate authenticator", () => {
   });
 
   it("refuses certificates at once when the organisation disables the method", async () => {
-    await writeLegacySettings(storage, { certificate: false }, signal);
+    await writeLegacySettings(storage.kv, { certificate: false }, signal);
     try {
       expect(await overMtls(byFingerprint)).toMatchObject({
         code: "unauthenticated",
         reason: "legacy_method_disabled",
       });
     } finally {
-      await writeLegacySettings(storage, true, signal);
+      await writeLegacySettings(storage.kv, true, signal);
     }
     expect((await overMtls(byFingerprint)).principal).toMatchObject({ id: recordFp.id });
   });
@@ -252,13 +252,13 @@ describe("X.509 client certificates: the presented chain up to a root-only bundl
     rogueStorage = await openStorage();
     const logger = silentLogger();
     ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger,
       options: { name: "root only" },
     });
     rogueCa = await createEmbeddedCa({
-      store: rogueStorage,
+      store: rogueStorage.kv,
       clock: systemClock,
       logger,
       options: { name: "root only" },
@@ -272,8 +272,8 @@ describe("X.509 client certificates: the presented chain up to a root-only bundl
     authenticator = createClientCertificateAuthenticator({
       caBundlePem: ca.rootPem,
       trustedProxies: ["10.0.0.0/24"],
-      store: storage,
-      legacySwitch: createLegacySwitch({ store: storage, clock: systemClock, logger, ttlMs: 0 }),
+      store: storage.identities,
+      legacySwitch: createLegacySwitch({ store: storage.kv, clock: systemClock, logger, ttlMs: 0 }),
       clock: systemClock,
       logger,
     });

@@ -27,12 +27,16 @@ describe("client id / secret authenticator", () => {
       secretHash: credentials.secretHash,
     });
     const legacySwitch = createLegacySwitch({
-      store: storage,
+      store: storage.kv,
       clock: systemClock,
       logger: silentLogger(),
       ttlMs: 0,
     });
-    authenticator = createClientSecretAuthenticator({ store: storage, legacySwitch, logger: silentLogger() });
+    authenticator = createClientSecretAuthenticator({
+      store: storage.identities,
+      legacySwitch,
+      logger: silentLogger(),
+    });
   });
   afterAll(() => storage.close());
 

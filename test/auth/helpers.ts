@@ -27,7 +27,7 @@ export function createIdentity(
   storage: Storage,
   fields: Pick<NewIdentity, "method" | "binding" | "grants"> & Partial<NewIdentity>,
 ): Promise<IdentityRecord> {
-  return storage.createIdentity({
+  return storage.identities.createIdentity({
     id: randomUUID(),
     name: `${fields.method}-agent`,
     enabled: true,

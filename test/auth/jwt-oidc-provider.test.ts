@@ -42,7 +42,7 @@ describe("JWT authenticator with a real OIDC provider", () => {
       fetch,
       clock,
       logger: silentLogger(),
-      store: storage,
+      store: storage.identities,
     });
     return { clock, authenticator };
   };

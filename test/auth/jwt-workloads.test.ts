@@ -64,7 +64,7 @@ describe("workload identity tokens", () => {
       fetch,
       clock: createManualClock(new Date()),
       logger: silentLogger(),
-      store: storage,
+      store: storage.identities,
     });
   });
   afterAll(async () => {

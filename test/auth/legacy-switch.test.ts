@@ -29,9 +29,9 @@ describe("legacy-method switch", () => {
 
   it("disabling client secrets in storage rejects the next authentication, without a restart", async () => {
     const clock = createManualClock(new Date("2026-03-01T00:00:00Z"));
-    const legacySwitch = createLegacySwitch({ store: storage, clock, logger: silentLogger() });
+    const legacySwitch = createLegacySwitch({ store: storage.kv, clock, logger: silentLogger() });
     const authenticator = createClientSecretAuthenticator({
-      store: storage,
+      store: storage.identities,
       legacySwitch,
       logger: silentLogger(),
     });
@@ -49,18 +49,18 @@ describe("legacy-method switch", () => {
 
     expect(await authenticator.authenticate(request, signal)).toBeDefined();
 
-    await writeLegacySettings(storage, { client_secret: false }, signal);
+    await writeLegacySettings(storage.kv, { client_secret: false }, signal);
     clock.advance(1000); // the switch caches a reading for at most one second
     await expectAuthFailure(authenticator.authenticate(request, signal), "legacy_method_disabled");
     expect((await legacySwitch.read(signal)).certificate).toBe(true);
 
-    await writeLegacySettings(storage, true, signal);
+    await writeLegacySettings(storage.kv, true, signal);
     clock.advance(1000);
     expect(await authenticator.authenticate(request, signal)).toBeDefined();
 
-    await storage.putValue(SETTINGS_NAMESPACE, LEGACY_SETTING_KEY, "not json");
+    await storage.kv.putValue(SETTINGS_NAMESPACE, LEGACY_SETTING_KEY, "not json");
     clock.advance(1000);
     await expectAuthFailure(authenticator.authenticate(request, signal), "legacy_method_disabled");
-    await storage.deleteValue(SETTINGS_NAMESPACE, LEGACY_SETTING_KEY);
+    await storage.kv.deleteValue(SETTINGS_NAMESPACE, LEGACY_SETTING_KEY);
   });
 });

@@ -14,8 +14,9 @@ describe("session tokens", () => {
   const clock = createManualClock(new Date());
   const replica = () =>
     createSessionTokens({
-      store: storage,
-      legacySwitch: createLegacySwitch({ store: storage, clock, logger: silentLogger(), ttlMs: 0 }),
+      store: storage.kv,
+      identities: storage.identities,
+      legacySwitch: createLegacySwitch({ store: storage.kv, clock, logger: silentLogger(), ttlMs: 0 }),
       clock,
       logger: silentLogger(),
       ttlSeconds: 600,
@@ -50,23 +51,23 @@ describe("session tokens", () => {
 
   it("re-reads the identity record: grants change and disabling take effect at once", async () => {
     const { token } = await sessions.issue(recordPrincipal(), signal);
-    await storage.updateIdentity(record.id, { grants: ["t.example.com"] });
+    await storage.identities.updateIdentity(record.id, { grants: ["t.example.com"] });
     expect((await sessions.authenticator.authenticate(bearer(token), signal))?.grants).toEqual([
       "t.example.com",
     ]);
-    await storage.updateIdentity(record.id, { enabled: false });
+    await storage.identities.updateIdentity(record.id, { enabled: false });
     await expectAuthFailure(sessions.authenticator.authenticate(bearer(token), signal), "identity_disabled");
-    await storage.updateIdentity(record.id, { enabled: true, grants: ["s.example.com"] });
+    await storage.identities.updateIdentity(record.id, { enabled: true, grants: ["s.example.com"] });
   });
 
   it("dies with its legacy method when the organisation disables it", async () => {
     const { token } = await sessions.issue(recordPrincipal(), signal);
-    await writeLegacySettings(storage, { client_secret: false }, signal);
+    await writeLegacySettings(storage.kv, { client_secret: false }, signal);
     await expectAuthFailure(
       sessions.authenticator.authenticate(bearer(token), signal),
       "legacy_method_disabled",
     );
-    await writeLegacySettings(storage, true, signal);
+    await writeLegacySettings(storage.kv, true, signal);
   });
 
   it("keeps a snapshot for principals without a record (API keys), until it expires", async () => {

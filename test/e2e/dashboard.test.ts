@@ -214,7 +214,7 @@ describe("admin dashboard in headless Chromium", () => {
 
     // a failed renewal is highlighted with its code and message
     const id = (await call("GET", "/api/admin/certificates")).body.certificates[0].id;
-    await cf.storage.recordFailure(id, {
+    await cf.storage.certificates.recordFailure(id, {
       code: "dns_propagation_timeout",
       message: "TXT record not visible after 120 s",
       at: new Date(),

@@ -1,11 +1,11 @@
-import type { Storage } from "../../src/storage/storage.js";
+import type { KeyValueStore } from "../../src/storage/storage.js";
 
 /**
  * A Map-backed key/value store with Storage's getValue/putValue contract (misses are undefined,
  * `ifAbsent` returns the value that won). Every call yields to the event loop first, so concurrent
  * callers interleave the way separate replicas would. `secretKeys` records what was written as secret.
  */
-export interface MemoryKv extends Pick<Storage, "getValue" | "putValue"> {
+export interface MemoryKv extends Pick<KeyValueStore, "getValue" | "putValue"> {
   readonly values: Map<string, string>;
   readonly secretKeys: Set<string>;
 }

@@ -50,7 +50,7 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     await storage.migrate();
     clock.set(new Date());
     ca = await createEmbeddedCa({
-      store: storage,
+      store: storage.kv,
       clock,
       logger: silentLogger(),
       options: { leafValidityDays: 30 },
@@ -63,7 +63,10 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
 
   function manager(issuer: Issuer, over: Partial<ManagerDeps> = {}) {
     return createCertificateManager({
-      storage,
+      certificates: storage.certificates,
+      locks: storage.locks,
+      kv: storage.kv,
+      journal: storage.journal,
       router: createIssuerRouter([issuer], [], issuer.id),
       clock,
       logger: silentLogger(),
@@ -88,7 +91,7 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     const other = createStorage({ url: `sqlite:${join(dir, "db.sqlite")}`, encryptionKey: key });
     try {
       const a = manager(issuer);
-      const b = manager(issuer, { storage: other });
+      const b = manager(issuer, { certificates: other.certificates, locks: other.locks, kv: other.kv });
       const results = await Promise.all([
         a.obtain({ names: ["ha.example.com"] }),
         b.obtain({ names: ["ha.example.com"] }),
@@ -121,11 +124,11 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     expect((await m.renewDue()).renewed).toBe(0);
     clock.set(new Date(first.record.renewAt.getTime() + 1000));
     expect(await m.renewDue()).toEqual({ renewed: 1, failed: 0 });
-    const now = await storage.getCertificate(first.record.id);
+    const now = await storage.certificates.getCertificate(first.record.id);
     expect(now!.serial).not.toBe(first.record.serial);
     expect(now!.privateKeyPem).not.toBe(first.record.privateKeyPem);
     expect(requests).toHaveLength(2);
-    const history = await storage.listCertificateHistory(first.record.id);
+    const history = await storage.certificates.listCertificateHistory(first.record.id);
     expect(history.map((h) => h.serial)).toContain(first.record.serial);
   });
 
@@ -158,7 +161,7 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     });
     const m2 = manager({ ...failing.issuer, id: "counted" });
     expect(await m2.renewDue()).toEqual({ renewed: 0, failed: 1 });
-    const stored = await storage.getCertificate(first.record.id);
+    const stored = await storage.certificates.getCertificate(first.record.id);
     expect(stored!.serial).toBe(first.record.serial); // the old certificate is still served
     expect(stored!.lastFailure).toMatchObject({ code: "acme_rate_limited", failureCount: 1 });
     expect(stored!.lastFailure!.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(
@@ -243,7 +246,9 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     clock.set(new Date(issuedAt + 3601_000));
     expect(await m.renewDue()).toEqual({ renewed: 0, failed: 0 });
     expect(polls).toHaveLength(2);
-    expect((await storage.getCertificate(first.record.id))?.renewAt).toEqual(first.record.renewAt);
+    expect((await storage.certificates.getCertificate(first.record.id))?.renewAt).toEqual(
+      first.record.renewAt,
+    );
 
     // The CA revokes: the window moves into the past, and the next pass renews with `replaces`.
     window = { start: -120_000, end: -60_000 };
@@ -252,7 +257,7 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     expect(polls).toHaveLength(4); // the moved window, then the new certificate's first window
     expect(requests).toHaveLength(2);
     expect(requests[1]!.replaces).toBe(first.record.ariCertId);
-    const renewed = await storage.getCertificate(first.record.id);
+    const renewed = await storage.certificates.getCertificate(first.record.id);
     expect(renewed?.version).toBe(2);
     expect(renewed?.serial).not.toBe(first.record.serial);
   });

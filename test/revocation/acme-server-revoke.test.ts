@@ -41,7 +41,7 @@ beforeAll(async () => {
     lateIssuers: (storage) => {
       upstream = createAcmeIssuer({
         id: "pebble",
-        store: storage,
+        store: storage.kv,
         solvers: [solver],
         logger: silentLogger(),
         clock: systemClock,

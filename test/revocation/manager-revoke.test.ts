@@ -55,7 +55,12 @@ describe("manager.revoke (real SQLite, real embedded CA)", () => {
     dir = await mkdtemp(join(tmpdir(), "cf-revoke-"));
     storage = createStorage({ url: `sqlite:${join(dir, "db.sqlite")}`, encryptionKey: randomBytes(32) });
     await storage.migrate();
-    ca = await createEmbeddedCa({ store: storage, clock: systemClock, logger: silentLogger(), options: {} });
+    ca = await createEmbeddedCa({
+      store: storage.kv,
+      clock: systemClock,
+      logger: silentLogger(),
+      options: {},
+    });
     events = [];
   });
   afterEach(async () => {
@@ -65,7 +70,10 @@ describe("manager.revoke (real SQLite, real embedded CA)", () => {
 
   function manager(issuer: Issuer = ca, over: Partial<ManagerDeps> = {}) {
     return createCertificateManager({
-      storage,
+      certificates: storage.certificates,
+      locks: storage.locks,
+      kv: storage.kv,
+      journal: storage.journal,
       router: createIssuerRouter([issuer], [], issuer.id),
       clock: systemClock,
       logger: silentLogger(),

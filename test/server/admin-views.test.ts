@@ -113,7 +113,7 @@ describe("admin API: certificates and DNS providers", () => {
     });
 
     const at = new Date("2030-01-02T03:04:05.000Z");
-    await cf.storage.recordFailure(listed.id, {
+    await cf.storage.certificates.recordFailure(listed.id, {
       code: "dns_timeout",
       message: "TXT record not visible",
       at,

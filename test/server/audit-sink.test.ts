@@ -13,7 +13,7 @@ describe("audit sink", () => {
     const counting = {
       appendAudit: async (e: AuditEvent | readonly AuditEvent[]) => {
         writes++;
-        await storage.appendAudit(e);
+        await storage.audit.appendAudit(e);
       },
     };
     const sink = createAuditSink(counting, silentLogger());
@@ -22,7 +22,7 @@ describe("audit sink", () => {
         sink({ type: "auth.allow", actor: `a${i}`, outcome: "allow", reason: "ok" }),
       ),
     );
-    const stored = await storage.listAudit({ limit: 100 });
+    const stored = await storage.audit.listAudit({ limit: 100 });
     expect(stored).toHaveLength(50);
     expect(new Set(stored.map((r) => r.actor)).size).toBe(50);
     expect(writes).toBeLessThan(5);

@@ -7,10 +7,10 @@ import { PassThrough } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createAcmeServer } from "../../src/acme-server/index.js";
-import { openStorageWithDatabase } from "../../src/acme-server/open-database.js";
 import { systemClock } from "../../src/core/clock.js";
 import { createLogger } from "../../src/core/logger.js";
 import { buildApp } from "../../src/server/app.js";
+import { createStorage } from "../../src/storage/create-storage.js";
 import type { Storage } from "../../src/storage/storage.js";
 
 /**
@@ -32,16 +32,17 @@ beforeAll(async () => {
       logLines.push(JSON.parse(line) as Record<string, unknown>);
   });
   const logger = createLogger({ level: "debug", destination: logStream });
-  const opened = openStorageWithDatabase({
+  storage = createStorage({
     url: `sqlite:${join(dir, "certfleet.db")}`,
     encryptionKey: randomBytes(32),
   });
-  storage = opened.storage;
   await storage.migrate();
   const acme = createAcmeServer({
     config: { profiles: [{ name: "default", mode: "eab" }] },
-    db: opened.db,
-    storage,
+    acme: storage.acme,
+    kv: storage.kv,
+    identities: storage.identities,
+    locks: storage.locks,
     // no certificate is issued here: the issuer only has to exist
     issuers: { get: (id) => (id === "embedded" ? ({ id } as never) : undefined) },
     logger,

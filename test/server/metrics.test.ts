@@ -113,7 +113,7 @@ describe("metrics", () => {
     const token = await scrape();
     expect(token.status).toBe(200);
     expect(sample(token.text, "certfleet_build_info", { version: "0.1.0" })).toBe(1);
-    expect(token.text).toContain("certfleet_process_cpu_seconds_total");
+    expect(token.text).toMatch(/^process_cpu_seconds_total /m);
     expect(token.text).not.toContain(TOKEN);
     expect(token.text).not.toContain(ADMIN_KEY);
   });

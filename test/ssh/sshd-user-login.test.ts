@@ -99,7 +99,7 @@ describe("user certificates against a real sshd", () => {
     expect(anon.status).toBe(401);
 
     await server.cf.app.ready();
-    const events = await server.cf.storage.listAudit({ limit: 50, type: "ssh.certificate.issue" });
+    const events = await server.cf.storage.audit.listAudit({ limit: 50, type: "ssh.certificate.issue" });
     const denied = events.find((e) => e.outcome === "deny" && e.subject === "alice,root");
     expect(denied).toMatchObject({ actor: "apikey:alice", method: "api_key" });
     expect(denied!.reason).toContain("principal_not_granted");

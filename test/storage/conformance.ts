@@ -59,13 +59,13 @@ export function runStorageConformance(
         await storage.migrate();
         await storage.migrate();
         await storage.ping();
-        expect(await storage.getCertificate("nothing")).toBeUndefined();
+        expect(await storage.certificates.getCertificate("nothing")).toBeUndefined();
       });
 
       it("tolerates concurrent calls on one instance", async () => {
         await Promise.all([storage.migrate(), storage.migrate(), storage.migrate()]);
-        await storage.putValue("ns", "k", "v");
-        expect(await storage.getValue("ns", "k")).toBe("v");
+        await storage.kv.putValue("ns", "k", "v");
+        expect(await storage.kv.getValue("ns", "k")).toBe("v");
       });
 
       if (!options.inMemory) {
@@ -76,8 +76,8 @@ export function runStorageConformance(
             name: string;
           }>`select name from kysely_migration order by name`.execute(shared().raw);
           expect(rows.map((r) => r.name)).toEqual(Object.keys(migrations).sort());
-          await second.putValue("ns", "k", "from second");
-          expect(await storage.getValue("ns", "k")).toBe("from second");
+          await second.kv.putValue("ns", "k", "from second");
+          expect(await storage.kv.getValue("ns", "k")).toBe("from second");
         });
       }
     });
@@ -89,17 +89,17 @@ export function runStorageConformance(
 
       describe("certificates", () => {
         it("misses return undefined / empty", async () => {
-          expect(await storage.getCertificate("missing")).toBeUndefined();
-          expect(await storage.listCertificateHistory("missing")).toEqual([]);
-          expect(await storage.listCertificates()).toEqual([]);
+          expect(await storage.certificates.getCertificate("missing")).toBeUndefined();
+          expect(await storage.certificates.listCertificateHistory("missing")).toEqual([]);
+          expect(await storage.certificates.listCertificates()).toEqual([]);
         });
 
         it("round-trips every field; the first version is 1", async () => {
           const input = newCertificate();
-          const stored = await storage.putCertificate(input);
+          const stored = await storage.certificates.putCertificate(input);
           expect(stored).toMatchObject({ ...input, version: 1, lastFailure: null });
           expect(stored.createdAt).toEqual(stored.updatedAt);
-          expect(await storage.getCertificate(input.id)).toEqual(stored);
+          expect(await storage.certificates.getCertificate(input.id)).toEqual(stored);
         });
 
         it("stores a CSR-custody certificate without a private key", async () => {
@@ -109,24 +109,24 @@ export function runStorageConformance(
             ariCertId: null,
             chainPem: "",
           });
-          await storage.putCertificate(input);
-          expect(await storage.getCertificate(input.id)).toMatchObject(input);
+          await storage.certificates.putCertificate(input);
+          expect(await storage.certificates.getCertificate(input.id)).toMatchObject(input);
         });
 
         it("keeps replaced versions in history, newest first, with their own keys", async () => {
-          const v1 = await storage.putCertificate(newCertificate({ id: "c1" }));
-          const v2 = await storage.putCertificate(newCertificate({ id: "c1", serial: "02" }));
-          const v3 = await storage.putCertificate(newCertificate({ id: "c1", serial: "03" }));
+          const v1 = await storage.certificates.putCertificate(newCertificate({ id: "c1" }));
+          const v2 = await storage.certificates.putCertificate(newCertificate({ id: "c1", serial: "02" }));
+          const v3 = await storage.certificates.putCertificate(newCertificate({ id: "c1", serial: "03" }));
           expect(v2.version).toBe(2);
           expect(v3.version).toBe(3);
           expect(v3.createdAt).toEqual(v1.createdAt);
-          expect(await storage.getCertificate("c1")).toEqual(v3);
-          expect(await storage.listCertificateHistory("c1")).toEqual([v2, v1]);
+          expect(await storage.certificates.getCertificate("c1")).toEqual(v3);
+          expect(await storage.certificates.listCertificateHistory("c1")).toEqual([v2, v1]);
           expect(v1.privateKeyPem).not.toBe(v2.privateKeyPem);
         });
 
         it("records failures, and putCertificate clears them", async () => {
-          const cert = await storage.putCertificate(newCertificate());
+          const cert = await storage.certificates.putCertificate(newCertificate());
           const failure = {
             code: "acme_rejected",
             message: "CA said no",
@@ -134,16 +134,16 @@ export function runStorageConformance(
             failureCount: 1,
             nextAttemptAt: new Date(1_700_000_600_456),
           };
-          await storage.recordFailure(cert.id, failure);
-          expect((await storage.getCertificate(cert.id))?.lastFailure).toEqual(failure);
+          await storage.certificates.recordFailure(cert.id, failure);
+          expect((await storage.certificates.getCertificate(cert.id))?.lastFailure).toEqual(failure);
           const second = { ...failure, failureCount: 2, nextAttemptAt: null };
-          await storage.recordFailure(cert.id, second);
-          expect((await storage.getCertificate(cert.id))?.lastFailure).toEqual(second);
-          expect((await storage.listCertificates())[0]?.lastFailure).toEqual(second);
+          await storage.certificates.recordFailure(cert.id, second);
+          expect((await storage.certificates.getCertificate(cert.id))?.lastFailure).toEqual(second);
+          expect((await storage.certificates.listCertificates())[0]?.lastFailure).toEqual(second);
 
-          const renewed = await storage.putCertificate(newCertificate({ id: cert.id }));
+          const renewed = await storage.certificates.putCertificate(newCertificate({ id: cert.id }));
           expect(renewed.lastFailure).toBeNull();
-          expect((await storage.getCertificate(cert.id))?.lastFailure).toBeNull();
+          expect((await storage.certificates.getCertificate(cert.id))?.lastFailure).toBeNull();
         });
 
         it("records a failure for a request that has no certificate yet; the first certificate clears it", async () => {
@@ -154,59 +154,68 @@ export function runStorageConformance(
             failureCount: 1,
             nextAttemptAt: null,
           };
-          await storage.recordFailure("pending", failure);
-          expect(await storage.getCertificate("pending")).toBeUndefined();
-          expect(await storage.getFailure("pending")).toMatchObject({
+          await storage.certificates.recordFailure("pending", failure);
+          expect(await storage.certificates.getCertificate("pending")).toBeUndefined();
+          expect(await storage.certificates.getFailure("pending")).toMatchObject({
             code: "dns_timeout",
             failureCount: 1,
             nextAttemptAt: null,
           });
-          expect(await storage.getFailure("never-failed")).toBeUndefined();
-          const first = await storage.putCertificate(newCertificate({ id: "pending" }));
+          expect(await storage.certificates.getFailure("never-failed")).toBeUndefined();
+          const first = await storage.certificates.putCertificate(newCertificate({ id: "pending" }));
           expect(first.lastFailure).toBeNull();
-          expect(await storage.getFailure("pending")).toBeUndefined();
-          expect((await storage.getCertificate("pending"))?.lastFailure).toBeNull();
+          expect(await storage.certificates.getFailure("pending")).toBeUndefined();
+          expect((await storage.certificates.getCertificate("pending"))?.lastFailure).toBeNull();
         });
 
         it("lists due certificates by renewAt, honouring a later nextAttemptAt, up to the limit", async () => {
           const at = new Date(1_800_000_000_000);
           const minutes = (n: number) => new Date(at.getTime() + n * 60_000);
-          await storage.putCertificate(newCertificate({ id: "late", renewAt: minutes(-10) }));
-          await storage.putCertificate(newCertificate({ id: "early", renewAt: minutes(-30) }));
-          await storage.putCertificate(newCertificate({ id: "exact", renewAt: at }));
-          await storage.putCertificate(newCertificate({ id: "future", renewAt: minutes(5) }));
-          await storage.putCertificate(newCertificate({ id: "backoff", renewAt: minutes(-60) }));
-          await storage.putCertificate(newCertificate({ id: "retry-now", renewAt: minutes(-50) }));
+          await storage.certificates.putCertificate(newCertificate({ id: "late", renewAt: minutes(-10) }));
+          await storage.certificates.putCertificate(newCertificate({ id: "early", renewAt: minutes(-30) }));
+          await storage.certificates.putCertificate(newCertificate({ id: "exact", renewAt: at }));
+          await storage.certificates.putCertificate(newCertificate({ id: "future", renewAt: minutes(5) }));
+          await storage.certificates.putCertificate(newCertificate({ id: "backoff", renewAt: minutes(-60) }));
+          await storage.certificates.putCertificate(
+            newCertificate({ id: "retry-now", renewAt: minutes(-50) }),
+          );
           const failure = { code: "x", message: "x", at: minutes(-1), failureCount: 3 };
-          await storage.recordFailure("backoff", { ...failure, nextAttemptAt: minutes(1) });
-          await storage.recordFailure("retry-now", { ...failure, nextAttemptAt: minutes(-1) });
+          await storage.certificates.recordFailure("backoff", { ...failure, nextAttemptAt: minutes(1) });
+          await storage.certificates.recordFailure("retry-now", { ...failure, nextAttemptAt: minutes(-1) });
 
-          const due = await storage.listDueCertificates(at, 10);
+          const due = await storage.certificates.listDueCertificates(at, 10);
           expect(due.map((c) => c.id)).toEqual(["retry-now", "early", "late", "exact"]);
           expect(due[1]?.privateKeyPem).toMatch(/PRIVATE KEY/);
-          expect((await storage.listDueCertificates(at, 2)).map((c) => c.id)).toEqual(["retry-now", "early"]);
-          expect(await storage.listDueCertificates(at, 0)).toEqual([]);
+          expect((await storage.certificates.listDueCertificates(at, 2)).map((c) => c.id)).toEqual([
+            "retry-now",
+            "early",
+          ]);
+          expect(await storage.certificates.listDueCertificates(at, 0)).toEqual([]);
         });
 
         it("reschedules renewal only for the version it was asked about", async () => {
           const at = new Date("2030-01-01T00:00:00Z");
-          const first = await storage.putCertificate(newCertificate({ id: "ari", renewAt: at }));
+          const first = await storage.certificates.putCertificate(newCertificate({ id: "ari", renewAt: at }));
           const earlier = new Date(at.getTime() - 86_400_000);
-          expect(await storage.rescheduleRenewal("ari", first.version, earlier)).toBe(true);
-          expect((await storage.getCertificate("ari"))?.renewAt).toEqual(earlier);
-          expect((await storage.listDueCertificates(earlier, 10)).map((c) => c.id)).toEqual(["ari"]);
+          expect(await storage.certificates.rescheduleRenewal("ari", first.version, earlier)).toBe(true);
+          expect((await storage.certificates.getCertificate("ari"))?.renewAt).toEqual(earlier);
+          expect((await storage.certificates.listDueCertificates(earlier, 10)).map((c) => c.id)).toEqual([
+            "ari",
+          ]);
 
-          const second = await storage.putCertificate(newCertificate({ id: "ari", renewAt: at }));
-          expect(await storage.rescheduleRenewal("ari", first.version, earlier)).toBe(false);
-          expect((await storage.getCertificate("ari"))?.renewAt).toEqual(at);
+          const second = await storage.certificates.putCertificate(
+            newCertificate({ id: "ari", renewAt: at }),
+          );
+          expect(await storage.certificates.rescheduleRenewal("ari", first.version, earlier)).toBe(false);
+          expect((await storage.certificates.getCertificate("ari"))?.renewAt).toEqual(at);
           expect(second.version).toBe(first.version + 1);
-          expect(await storage.rescheduleRenewal("missing", 1, earlier)).toBe(false);
+          expect(await storage.certificates.rescheduleRenewal("missing", 1, earlier)).toBe(false);
         });
 
         it("lists summaries without PEM bodies", async () => {
-          const b = await storage.putCertificate(newCertificate({ id: "b" }));
-          await storage.putCertificate(newCertificate({ id: "a" }));
-          const list = await storage.listCertificates();
+          const b = await storage.certificates.putCertificate(newCertificate({ id: "b" }));
+          await storage.certificates.putCertificate(newCertificate({ id: "a" }));
+          const list = await storage.certificates.listCertificates();
           expect(list.map((c) => c.id)).toEqual(["a", "b"]);
           expect(list[1]).toEqual({
             ...b,
@@ -220,15 +229,15 @@ export function runStorageConformance(
         it("serialises concurrent writers of one certificate: every version kept exactly once", async () => {
           const results = await Promise.all(
             Array.from({ length: 10 }, (_, i) =>
-              storage.putCertificate(newCertificate({ id: "hot", serial: `s${i}` })),
+              storage.certificates.putCertificate(newCertificate({ id: "hot", serial: `s${i}` })),
             ),
           );
           expect(results.map((r) => r.version).sort((x, y) => x - y)).toEqual([
             1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
           ]);
-          const current = await storage.getCertificate("hot");
+          const current = await storage.certificates.getCertificate("hot");
           expect(current?.version).toBe(10);
-          const history = await storage.listCertificateHistory("hot");
+          const history = await storage.certificates.listCertificateHistory("hot");
           expect(history.map((h) => h.version)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1]);
           const serials = new Set([current?.serial, ...history.map((h) => h.serial)]);
           expect(serials.size).toBe(10);
@@ -237,100 +246,100 @@ export function runStorageConformance(
 
       describe("key/value", () => {
         it("gets, overwrites and deletes values per namespace", async () => {
-          expect(await storage.getValue("ns", "k")).toBeUndefined();
-          expect(await storage.putValue("ns", "k", "one")).toBe("one");
-          await storage.putValue("other", "k", "elsewhere");
-          expect(await storage.putValue("ns", "k", "two")).toBe("two");
-          expect(await storage.getValue("ns", "k")).toBe("two");
-          expect(await storage.getValue("other", "k")).toBe("elsewhere");
-          await storage.deleteValue("ns", "k");
-          await storage.deleteValue("ns", "never-there");
-          expect(await storage.getValue("ns", "k")).toBeUndefined();
-          expect(await storage.getValue("other", "k")).toBe("elsewhere");
+          expect(await storage.kv.getValue("ns", "k")).toBeUndefined();
+          expect(await storage.kv.putValue("ns", "k", "one")).toBe("one");
+          await storage.kv.putValue("other", "k", "elsewhere");
+          expect(await storage.kv.putValue("ns", "k", "two")).toBe("two");
+          expect(await storage.kv.getValue("ns", "k")).toBe("two");
+          expect(await storage.kv.getValue("other", "k")).toBe("elsewhere");
+          await storage.kv.deleteValue("ns", "k");
+          await storage.kv.deleteValue("ns", "never-there");
+          expect(await storage.kv.getValue("ns", "k")).toBeUndefined();
+          expect(await storage.kv.getValue("other", "k")).toBe("elsewhere");
         });
 
         it("ifAbsent keeps and returns the existing value", async () => {
-          expect(await storage.putValue("ns", "k", "first", { ifAbsent: true })).toBe("first");
-          expect(await storage.putValue("ns", "k", "second", { ifAbsent: true })).toBe("first");
-          expect(await storage.getValue("ns", "k")).toBe("first");
+          expect(await storage.kv.putValue("ns", "k", "first", { ifAbsent: true })).toBe("first");
+          expect(await storage.kv.putValue("ns", "k", "second", { ifAbsent: true })).toBe("first");
+          expect(await storage.kv.getValue("ns", "k")).toBe("first");
         });
 
         it("concurrent ifAbsent writers all get the one value that won", async () => {
           const returned = await Promise.all(
             Array.from({ length: 20 }, (_, i) =>
-              storage.putValue("ca", "root", `candidate-${i}`, { ifAbsent: true }),
+              storage.kv.putValue("ca", "root", `candidate-${i}`, { ifAbsent: true }),
             ),
           );
-          const winner = await storage.getValue("ca", "root");
+          const winner = await storage.kv.getValue("ca", "root");
           expect(winner).toMatch(/^candidate-\d+$/);
           expect(new Set(returned)).toEqual(new Set([winner]));
         });
 
         it("secret values read back as plaintext, also through ifAbsent", async () => {
-          expect(await storage.putValue("acme", "account-key", "s3cret", { secret: true })).toBe("s3cret");
-          expect(await storage.getValue("acme", "account-key")).toBe("s3cret");
+          expect(await storage.kv.putValue("acme", "account-key", "s3cret", { secret: true })).toBe("s3cret");
+          expect(await storage.kv.getValue("acme", "account-key")).toBe("s3cret");
           expect(
-            await storage.putValue("acme", "account-key", "other", { secret: true, ifAbsent: true }),
+            await storage.kv.putValue("acme", "account-key", "other", { secret: true, ifAbsent: true }),
           ).toBe("s3cret");
-          await storage.putValue("acme", "account-key", "now-plain");
-          expect(await storage.getValue("acme", "account-key")).toBe("now-plain");
-          await storage.putValue("acme", "account-key", "secret-again", { secret: true });
-          expect(await storage.getValue("acme", "account-key")).toBe("secret-again");
+          await storage.kv.putValue("acme", "account-key", "now-plain");
+          expect(await storage.kv.getValue("acme", "account-key")).toBe("now-plain");
+          await storage.kv.putValue("acme", "account-key", "secret-again", { secret: true });
+          expect(await storage.kv.getValue("acme", "account-key")).toBe("secret-again");
         });
       });
 
       describe("challenge tokens", () => {
         it("stores, replaces, expires and deletes tokens", async () => {
           const later = new Date(Date.now() + 60_000);
-          await storage.putChallengeToken("t1", "t1.thumb", later);
-          expect(await storage.getChallengeToken("t1")).toBe("t1.thumb");
-          await storage.putChallengeToken("t1", "t1.other", later);
-          expect(await storage.getChallengeToken("t1")).toBe("t1.other");
-          await storage.putChallengeToken("old", "old.thumb", new Date(Date.now() - 1));
-          expect(await storage.getChallengeToken("old")).toBeUndefined();
-          await storage.deleteChallengeToken("t1");
-          await storage.deleteChallengeToken("never-there");
-          expect(await storage.getChallengeToken("t1")).toBeUndefined();
+          await storage.challenges.putChallengeToken("t1", "t1.thumb", later);
+          expect(await storage.challenges.getChallengeToken("t1")).toBe("t1.thumb");
+          await storage.challenges.putChallengeToken("t1", "t1.other", later);
+          expect(await storage.challenges.getChallengeToken("t1")).toBe("t1.other");
+          await storage.challenges.putChallengeToken("old", "old.thumb", new Date(Date.now() - 1));
+          expect(await storage.challenges.getChallengeToken("old")).toBeUndefined();
+          await storage.challenges.deleteChallengeToken("t1");
+          await storage.challenges.deleteChallengeToken("never-there");
+          expect(await storage.challenges.getChallengeToken("t1")).toBeUndefined();
         });
       });
 
       describe("locks", () => {
         it("is held by one owner at a time; the holder may take it again", async () => {
-          expect(await storage.tryLock("renew:a", "alice", 60_000)).toBe(true);
-          expect(await storage.tryLock("renew:a", "bob", 60_000)).toBe(false);
-          expect(await storage.tryLock("renew:a", "alice", 60_000)).toBe(true);
-          expect(await storage.tryLock("renew:b", "bob", 60_000)).toBe(true);
+          expect(await storage.locks.tryLock("renew:a", "alice", 60_000)).toBe(true);
+          expect(await storage.locks.tryLock("renew:a", "bob", 60_000)).toBe(false);
+          expect(await storage.locks.tryLock("renew:a", "alice", 60_000)).toBe(true);
+          expect(await storage.locks.tryLock("renew:b", "bob", 60_000)).toBe(true);
         });
 
         it("unlock frees it; unlocking someone else's lock does nothing", async () => {
-          await storage.tryLock("l", "alice", 60_000);
-          await storage.unlock("l", "bob");
-          expect(await storage.tryLock("l", "bob", 60_000)).toBe(false);
-          await storage.unlock("l", "alice");
-          await storage.unlock("l", "alice");
-          expect(await storage.tryLock("l", "bob", 60_000)).toBe(true);
+          await storage.locks.tryLock("l", "alice", 60_000);
+          await storage.locks.unlock("l", "bob");
+          expect(await storage.locks.tryLock("l", "bob", 60_000)).toBe(false);
+          await storage.locks.unlock("l", "alice");
+          await storage.locks.unlock("l", "alice");
+          expect(await storage.locks.tryLock("l", "bob", 60_000)).toBe(true);
         });
 
         it("an expired lock is taken over, and the old owner can no longer refresh it", async () => {
-          expect(await storage.tryLock("l", "alice", 20)).toBe(true);
+          expect(await storage.locks.tryLock("l", "alice", 20)).toBe(true);
           await sleep(40);
-          expect(await storage.tryLock("l", "bob", 60_000)).toBe(true);
-          expect(await storage.refreshLock("l", "alice", 60_000)).toBe(false);
-          await storage.unlock("l", "alice");
-          expect(await storage.tryLock("l", "carol", 60_000)).toBe(false);
+          expect(await storage.locks.tryLock("l", "bob", 60_000)).toBe(true);
+          expect(await storage.locks.refreshLock("l", "alice", 60_000)).toBe(false);
+          await storage.locks.unlock("l", "alice");
+          expect(await storage.locks.tryLock("l", "carol", 60_000)).toBe(false);
         });
 
         it("refreshLock extends a held lock", async () => {
-          expect(await storage.tryLock("l", "alice", 30)).toBe(true);
-          expect(await storage.refreshLock("l", "alice", 60_000)).toBe(true);
+          expect(await storage.locks.tryLock("l", "alice", 30)).toBe(true);
+          expect(await storage.locks.refreshLock("l", "alice", 60_000)).toBe(true);
           await sleep(50);
-          expect(await storage.tryLock("l", "bob", 60_000)).toBe(false);
-          expect(await storage.refreshLock("nothing", "alice", 60_000)).toBe(false);
+          expect(await storage.locks.tryLock("l", "bob", 60_000)).toBe(false);
+          expect(await storage.locks.refreshLock("nothing", "alice", 60_000)).toBe(false);
         });
 
         const winners = async (contenders: number) => {
           const wins = await Promise.all(
-            Array.from({ length: contenders }, (_, i) => storage.tryLock("race", `o${i}`, 60_000)),
+            Array.from({ length: contenders }, (_, i) => storage.locks.tryLock("race", `o${i}`, 60_000)),
           );
           return wins.filter(Boolean).length;
         };
@@ -340,7 +349,7 @@ export function runStorageConformance(
         });
 
         it("20 concurrent contenders for an expired lock: exactly one takes it over", async () => {
-          await storage.tryLock("race", "gone", 1);
+          await storage.locks.tryLock("race", "gone", 1);
           await sleep(10);
           expect(await winners(20)).toBe(1);
         });
@@ -349,41 +358,47 @@ export function runStorageConformance(
       describe("identities", () => {
         it("creates, reads, finds by binding and lists", async () => {
           const input = newIdentity({ name: "web-1", bindingKey: "jwt:iss|sub-1" });
-          const created = await storage.createIdentity(input);
+          const created = await storage.identities.createIdentity(input);
           expect(created).toMatchObject(input);
           expect(created.createdAt).toBeInstanceOf(Date);
-          expect(await storage.getIdentity(input.id)).toEqual(created);
-          expect(await storage.findIdentityByBinding("jwt:iss|sub-1")).toEqual(created);
-          expect(await storage.findIdentityByBinding("jwt:iss|nobody")).toBeUndefined();
-          expect(await storage.getIdentity(randomUUID())).toBeUndefined();
-          const other = await storage.createIdentity(newIdentity({ name: "api-0", bindingKey: null }));
-          expect(await storage.listIdentities()).toEqual([other, created]);
+          expect(await storage.identities.getIdentity(input.id)).toEqual(created);
+          expect(await storage.identities.findIdentityByBinding("jwt:iss|sub-1")).toEqual(created);
+          expect(await storage.identities.findIdentityByBinding("jwt:iss|nobody")).toBeUndefined();
+          expect(await storage.identities.getIdentity(randomUUID())).toBeUndefined();
+          const other = await storage.identities.createIdentity(
+            newIdentity({ name: "api-0", bindingKey: null }),
+          );
+          expect(await storage.identities.listIdentities()).toEqual([other, created]);
         });
 
         it("rejects a duplicate id or binding key with identity_conflict (409)", async () => {
-          const first = await storage.createIdentity(newIdentity({ bindingKey: "k1" }));
+          const first = await storage.identities.createIdentity(newIdentity({ bindingKey: "k1" }));
           await expect(
-            storage.createIdentity(newIdentity({ id: first.id, bindingKey: "k2" })),
+            storage.identities.createIdentity(newIdentity({ id: first.id, bindingKey: "k2" })),
           ).rejects.toMatchObject({
             code: "identity_conflict",
             status: 409,
           });
-          await expect(storage.createIdentity(newIdentity({ bindingKey: "k1" }))).rejects.toMatchObject({
+          await expect(
+            storage.identities.createIdentity(newIdentity({ bindingKey: "k1" })),
+          ).rejects.toMatchObject({
             code: "identity_conflict",
           });
-          expect(await storage.listIdentities()).toHaveLength(1);
+          expect(await storage.identities.listIdentities()).toHaveLength(1);
         });
 
         it("allows many identities without a binding key", async () => {
-          await storage.createIdentity(newIdentity({ bindingKey: null }));
-          await storage.createIdentity(newIdentity({ bindingKey: null }));
-          expect(await storage.listIdentities()).toHaveLength(2);
+          await storage.identities.createIdentity(newIdentity({ bindingKey: null }));
+          await storage.identities.createIdentity(newIdentity({ bindingKey: null }));
+          expect(await storage.identities.listIdentities()).toHaveLength(2);
         });
 
         it("updates only the patched fields", async () => {
-          const created = await storage.createIdentity(newIdentity({ bindingKey: "k1", secretHash: "hash" }));
+          const created = await storage.identities.createIdentity(
+            newIdentity({ bindingKey: "k1", secretHash: "hash" }),
+          );
           await sleep(2);
-          const updated = await storage.updateIdentity(created.id, {
+          const updated = await storage.identities.updateIdentity(created.id, {
             grants: ["*.b.example"],
             enabled: false,
           });
@@ -394,7 +409,7 @@ export function runStorageConformance(
             updatedAt: updated?.updatedAt,
           });
           expect(updated?.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
-          const cleared = await storage.updateIdentity(created.id, {
+          const cleared = await storage.identities.updateIdentity(created.id, {
             bindingKey: null,
             secretHash: null,
             admin: true,
@@ -405,32 +420,34 @@ export function runStorageConformance(
             admin: true,
             name: created.name,
           });
-          expect(await storage.getIdentity(created.id)).toEqual(cleared);
-          expect(await storage.updateIdentity(randomUUID(), { name: "x" })).toBeUndefined();
+          expect(await storage.identities.getIdentity(created.id)).toEqual(cleared);
+          expect(await storage.identities.updateIdentity(randomUUID(), { name: "x" })).toBeUndefined();
         });
 
         it("an update to a binding key that is taken fails with identity_conflict", async () => {
-          await storage.createIdentity(newIdentity({ bindingKey: "taken" }));
-          const other = await storage.createIdentity(newIdentity({ bindingKey: "mine" }));
-          await expect(storage.updateIdentity(other.id, { bindingKey: "taken" })).rejects.toMatchObject({
+          await storage.identities.createIdentity(newIdentity({ bindingKey: "taken" }));
+          const other = await storage.identities.createIdentity(newIdentity({ bindingKey: "mine" }));
+          await expect(
+            storage.identities.updateIdentity(other.id, { bindingKey: "taken" }),
+          ).rejects.toMatchObject({
             code: "identity_conflict",
           });
-          expect((await storage.getIdentity(other.id))?.bindingKey).toBe("mine");
+          expect((await storage.identities.getIdentity(other.id))?.bindingKey).toBe("mine");
         });
 
         it("deletes", async () => {
-          const created = await storage.createIdentity(newIdentity());
-          expect(await storage.deleteIdentity(created.id)).toBe(true);
-          expect(await storage.deleteIdentity(created.id)).toBe(false);
-          expect(await storage.getIdentity(created.id)).toBeUndefined();
+          const created = await storage.identities.createIdentity(newIdentity());
+          expect(await storage.identities.deleteIdentity(created.id)).toBe(true);
+          expect(await storage.identities.deleteIdentity(created.id)).toBe(false);
+          expect(await storage.identities.getIdentity(created.id)).toBeUndefined();
         });
       });
 
       describe("audit", () => {
         it("appends and lists newest first, with every field", async () => {
           const at = new Date(1_700_000_000_789);
-          await storage.appendAudit({ type: "auth.deny", actor: null, outcome: "deny" });
-          await storage.appendAudit({
+          await storage.audit.appendAudit({ type: "auth.deny", actor: null, outcome: "deny" });
+          await storage.audit.appendAudit({
             type: "certificate.issue",
             at,
             actor: "agent-1",
@@ -441,7 +458,7 @@ export function runStorageConformance(
             remoteAddress: "127.0.0.1",
             data: { names: ["a.example"], n: 1 },
           });
-          const [newest, oldest] = await storage.listAudit({ limit: 10 });
+          const [newest, oldest] = await storage.audit.listAudit({ limit: 10 });
           expect(newest).toEqual({
             id: expect.any(Number),
             type: "certificate.issue",
@@ -467,16 +484,22 @@ export function runStorageConformance(
 
         it("pages with before, filters by type, honours limit", async () => {
           for (let i = 0; i < 6; i++) {
-            await storage.appendAudit({ type: i % 2 ? "odd" : "even", actor: `a${i}`, outcome: "success" });
+            await storage.audit.appendAudit({
+              type: i % 2 ? "odd" : "even",
+              actor: `a${i}`,
+              outcome: "success",
+            });
           }
-          const all = await storage.listAudit({ limit: 100 });
+          const all = await storage.audit.listAudit({ limit: 100 });
           expect(all.map((r) => r.actor)).toEqual(["a5", "a4", "a3", "a2", "a1", "a0"]);
-          const page = await storage.listAudit({ limit: 2, before: all[1]?.id });
+          const page = await storage.audit.listAudit({ limit: 2, before: all[1]?.id });
           expect(page.map((r) => r.actor)).toEqual(["a3", "a2"]);
-          const odd = await storage.listAudit({ limit: 100, type: "odd" });
+          const odd = await storage.audit.listAudit({ limit: 100, type: "odd" });
           expect(odd.map((r) => r.actor)).toEqual(["a5", "a3", "a1"]);
           expect(
-            (await storage.listAudit({ limit: 100, type: "odd", before: odd[0]?.id })).map((r) => r.actor),
+            (await storage.audit.listAudit({ limit: 100, type: "odd", before: odd[0]?.id })).map(
+              (r) => r.actor,
+            ),
           ).toEqual(["a3", "a1"]);
         });
       });
@@ -484,15 +507,17 @@ export function runStorageConformance(
       describe("cancellation", () => {
         it("an aborted signal stops a call before it starts", async () => {
           const signal = AbortSignal.abort();
-          await expect(storage.putValue("ns", "k", "v", {}, signal)).rejects.toMatchObject({
+          await expect(storage.kv.putValue("ns", "k", "v", {}, signal)).rejects.toMatchObject({
             code: "aborted",
           });
-          await expect(storage.tryLock("l", "o", 1000, signal)).rejects.toMatchObject({ code: "aborted" });
-          await expect(storage.putCertificate(newCertificate(), signal)).rejects.toMatchObject({
+          await expect(storage.locks.tryLock("l", "o", 1000, signal)).rejects.toMatchObject({
             code: "aborted",
           });
-          expect(await storage.getValue("ns", "k")).toBeUndefined();
-          expect(await storage.tryLock("l", "someone-else", 1000)).toBe(true);
+          await expect(storage.certificates.putCertificate(newCertificate(), signal)).rejects.toMatchObject({
+            code: "aborted",
+          });
+          expect(await storage.kv.getValue("ns", "k")).toBeUndefined();
+          expect(await storage.locks.tryLock("l", "someone-else", 1000)).toBe(true);
         });
       });
 
@@ -500,10 +525,10 @@ export function runStorageConformance(
         describe("encryption at rest", () => {
           it("stores private keys and secret values encrypted, other values as they are", async () => {
             const cert = newCertificate({ id: "enc" });
-            await storage.putCertificate(cert);
-            await storage.putCertificate(newCertificate({ id: "enc" }));
-            await storage.putValue("acme", "account", "very-secret-value", { secret: true });
-            await storage.putValue("settings", "plain", "visible-value");
+            await storage.certificates.putCertificate(cert);
+            await storage.certificates.putCertificate(newCertificate({ id: "enc" }));
+            await storage.kv.putValue("acme", "account", "very-secret-value", { secret: true });
+            await storage.kv.putValue("settings", "plain", "visible-value");
             const { raw } = shared();
             const certRows = [
               ...(await raw.selectFrom("certificates").selectAll().execute()),
@@ -527,11 +552,11 @@ export function runStorageConformance(
           it("re-encrypts every secret under a new key; the old key is then no longer needed", async () => {
             const oldKey = shared().encryptionKey;
             const newKey = randomBytes(32);
-            await storage.putCertificate(newCertificate({ id: "r" }));
-            const latest = await storage.putCertificate(newCertificate({ id: "r" })); // one in history
-            await storage.putCertificate(newCertificate({ id: "csr", privateKeyPem: null }));
-            await storage.putValue("acme", "account", "account-secret", { secret: true });
-            await storage.putValue("settings", "plain", "p");
+            await storage.certificates.putCertificate(newCertificate({ id: "r" }));
+            const latest = await storage.certificates.putCertificate(newCertificate({ id: "r" })); // one in history
+            await storage.certificates.putCertificate(newCertificate({ id: "csr", privateKeyPem: null }));
+            await storage.kv.putValue("acme", "account", "account-secret", { secret: true });
+            await storage.kv.putValue("settings", "plain", "p");
 
             const rotating = openAgain(newKey, [oldKey]);
             expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 3, total: 3 });
@@ -554,34 +579,40 @@ export function runStorageConformance(
             for (const v of sealed) expect(v!.split(":").slice(0, 2)).toEqual(["v2", newId]);
 
             const newOnly = openAgain(newKey);
-            expect((await newOnly.getCertificate("r"))?.privateKeyPem).toBe(latest.privateKeyPem);
-            expect((await newOnly.listCertificateHistory("r"))[0]?.privateKeyPem).toMatch(/PRIVATE KEY/);
-            expect(await newOnly.getValue("acme", "account")).toBe("account-secret");
-            expect(await newOnly.getValue("settings", "plain")).toBe("p");
-            await expect(openAgain(oldKey).getCertificate("r")).rejects.toMatchObject({
+            expect((await newOnly.certificates.getCertificate("r"))?.privateKeyPem).toBe(
+              latest.privateKeyPem,
+            );
+            expect((await newOnly.certificates.listCertificateHistory("r"))[0]?.privateKeyPem).toMatch(
+              /PRIVATE KEY/,
+            );
+            expect(await newOnly.kv.getValue("acme", "account")).toBe("account-secret");
+            expect(await newOnly.kv.getValue("settings", "plain")).toBe("p");
+            await expect(openAgain(oldKey).certificates.getCertificate("r")).rejects.toMatchObject({
               code: "storage_decrypt_failed",
             });
           });
 
           it("another key fails with storage_decrypt_failed; plain data stays readable", async () => {
-            await storage.putCertificate(newCertificate({ id: "c" }));
-            await storage.putValue("acme", "account", "s", { secret: true });
-            await storage.putValue("settings", "plain", "p");
+            await storage.certificates.putCertificate(newCertificate({ id: "c" }));
+            await storage.kv.putValue("acme", "account", "s", { secret: true });
+            await storage.kv.putValue("settings", "plain", "p");
             const wrong = openAgain(randomBytes(32));
-            await expect(wrong.getCertificate("c")).rejects.toMatchObject({ code: "storage_decrypt_failed" });
-            await expect(wrong.getValue("acme", "account")).rejects.toMatchObject({
+            await expect(wrong.certificates.getCertificate("c")).rejects.toMatchObject({
               code: "storage_decrypt_failed",
             });
-            expect(await wrong.getValue("settings", "plain")).toBe("p");
+            await expect(wrong.kv.getValue("acme", "account")).rejects.toMatchObject({
+              code: "storage_decrypt_failed",
+            });
+            expect(await wrong.kv.getValue("settings", "plain")).toBe("p");
             const right = openAgain();
-            expect((await right.getCertificate("c"))?.privateKeyPem).toMatch(/PRIVATE KEY/);
+            expect((await right.certificates.getCertificate("c"))?.privateKeyPem).toMatch(/PRIVATE KEY/);
           });
 
           it("a ciphertext moved to another row does not decrypt", async () => {
-            await storage.putCertificate(newCertificate({ id: "a" }));
-            await storage.putCertificate(newCertificate({ id: "b" }));
-            await storage.putValue("ns", "a", "secret-a", { secret: true });
-            await storage.putValue("ns", "b", "secret-b", { secret: true });
+            await storage.certificates.putCertificate(newCertificate({ id: "a" }));
+            await storage.certificates.putCertificate(newCertificate({ id: "b" }));
+            await storage.kv.putValue("ns", "a", "secret-a", { secret: true });
+            await storage.kv.putValue("ns", "b", "secret-b", { secret: true });
             const { raw } = shared();
             const a = await raw
               .selectFrom("certificates")
@@ -600,14 +631,14 @@ export function runStorageConformance(
               .executeTakeFirstOrThrow();
             await raw.updateTable("kv").set({ value: va.value }).where("key", "=", "b").execute();
 
-            await expect(storage.getCertificate("b")).rejects.toMatchObject({
+            await expect(storage.certificates.getCertificate("b")).rejects.toMatchObject({
               code: "storage_decrypt_failed",
             });
-            await expect(storage.getValue("ns", "b")).rejects.toMatchObject({
+            await expect(storage.kv.getValue("ns", "b")).rejects.toMatchObject({
               code: "storage_decrypt_failed",
             });
-            expect((await storage.getCertificate("a"))?.privateKeyPem).toMatch(/PRIVATE KEY/);
-            expect(await storage.getValue("ns", "a")).toBe("secret-a");
+            expect((await storage.certificates.getCertificate("a"))?.privateKeyPem).toMatch(/PRIVATE KEY/);
+            expect(await storage.kv.getValue("ns", "a")).toBe("secret-a");
           });
         });
       }

@@ -54,7 +54,7 @@ describe("SQLite file setup", () => {
     const storage = createStorage({ url: file, encryptionKey: randomBytes(32) });
     try {
       await storage.migrate();
-      await storage.putValue("ns", "k", "v");
+      await storage.kv.putValue("ns", "k", "v");
       expect((await stat(join(dir, "nested", "deeper"))).mode & 0o777).toBe(0o700);
       expect((await stat(file)).mode & 0o777).toBe(0o600);
     } finally {
@@ -78,12 +78,12 @@ describe("SQLite file setup", () => {
     const encryptionKey = randomBytes(32);
     const first = createStorage({ url, encryptionKey });
     await first.migrate();
-    await first.putValue("ns", "k", "kept", { secret: true });
+    await first.kv.putValue("ns", "k", "kept", { secret: true });
     await first.close();
     const second = createStorage({ url, encryptionKey });
     try {
       await second.migrate();
-      expect(await second.getValue("ns", "k")).toBe("kept");
+      expect(await second.kv.getValue("ns", "k")).toBe("kept");
     } finally {
       await second.close();
     }

@@ -117,6 +117,25 @@ describe("createCsr / parseCsr", () => {
     ).toBe("csr_invalid");
   });
 
+  it("rejects a BER (non-DER) encoding of a valid request", async () => {
+    const csrPem = await createCsr(await generatePrivateKey("ec256"), ["ber.example.com"]);
+    const der = Buffer.from(csrPem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+    // the outer SEQUENCE length in long form with a needless leading zero byte: valid BER, not DER
+    const header = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
+    const length = der.length - header;
+    const ber = Buffer.concat([
+      Buffer.from([0x30, 0x83, 0, length >> 8, length & 0xff]),
+      der.subarray(header),
+    ]);
+    expect(
+      codeOf(() =>
+        parseCsr(
+          `-----BEGIN CERTIFICATE REQUEST-----\n${ber.toString("base64")}\n-----END CERTIFICATE REQUEST-----`,
+        ),
+      ),
+    ).toBe("csr_invalid");
+  });
+
   it("lowercases and deduplicates CN and SANs", async () => {
     const csrPem = await createCsr(await generatePrivateKey("ec256"), [
       "Mixed.Example.com",

@@ -28,7 +28,7 @@ describe("docs/openapi.yaml", () => {
     };
     const app = await buildApp({
       logger: silentLogger(),
-      storage: { ping: async () => undefined, appendAudit: async () => undefined },
+      storage: { ping: async () => undefined },
       manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused, running: () => 0 },
       authenticate: unused,
       authorizeNames: unused,
@@ -38,7 +38,10 @@ describe("docs/openapi.yaml", () => {
       timeouts: { request: 30_000, headers: 10_000, keepAlive: 65_000, connection: 120_000 },
       plugins: [
         adminRoutes({
-          storage: {} as never,
+          identities: {} as never,
+          certificates: {} as never,
+          auditLog: {} as never,
+          kv: {} as never,
           authenticate: unused,
           legacySwitch: {} as never,
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),

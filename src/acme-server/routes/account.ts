@@ -1,4 +1,4 @@
-import type { AccountRecord } from "../acme-store.js";
+import type { AccountRecord } from "../../storage/acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { parseContacts } from "../contacts.js";
 import { problem } from "../problems.js";

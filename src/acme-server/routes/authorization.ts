@@ -1,4 +1,4 @@
-import type { AuthorizationRecord } from "../acme-store.js";
+import type { AuthorizationRecord } from "../../storage/acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { refreshAuthorizations } from "../order-state.js";
 import { problem } from "../problems.js";

@@ -1,4 +1,4 @@
-import type { AccountRecord, AuthorizationRecord, ChallengeRecord } from "../acme-store.js";
+import type { AccountRecord, AuthorizationRecord, ChallengeRecord } from "../../storage/acme-store.js";
 import type { AcmeResponse, ProfileContext, SignedAcmeRequest } from "../context.js";
 import { jwkThumbprint } from "../jwk.js";
 import { problem, problemDocument, toProblem } from "../problems.js";

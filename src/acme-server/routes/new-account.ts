@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { parseContacts } from "../contacts.js";
-import type { AccountRecord } from "../acme-store.js";
+import type { AccountRecord } from "../../storage/acme-store.js";
 import { verifyExternalAccountBinding, type EabKey } from "../eab.js";
 import { jwkThumbprint } from "../jwk.js";
 import { problem } from "../problems.js";

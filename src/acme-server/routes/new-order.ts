@@ -7,7 +7,7 @@ import {
   normalizeName,
   patternMatches,
 } from "../../core/names.js";
-import type { ChallengeRecord, ChallengeType, NewAuthorization } from "../acme-store.js";
+import type { ChallengeRecord, ChallengeType, NewAuthorization } from "../../storage/acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { problem, type Subproblem } from "../problems.js";
 import { checkOrderRate, checkPendingAuthorizations, withAccountLock } from "../rate-limits.js";

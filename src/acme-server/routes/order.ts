@@ -1,4 +1,4 @@
-import type { OrderRecord } from "../acme-store.js";
+import type { OrderRecord } from "../../storage/acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { refreshOrder } from "../order-state.js";
 import { problem } from "../problems.js";

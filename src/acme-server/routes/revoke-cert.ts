@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { ariCertId } from "../../acme-client/ari.js";
-import type { AccountRecord, IssuedRecord } from "../acme-store.js";
+import type { AccountRecord, IssuedRecord } from "../../storage/acme-store.js";
 import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { patternMatches } from "../../core/names.js";
 import { jwkSpki } from "../jwk.js";

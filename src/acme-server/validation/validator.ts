@@ -1,4 +1,4 @@
-import type { ChallengeType } from "../acme-store.js";
+import type { ChallengeType } from "../../storage/acme-store.js";
 import type { AcmeProfileConfig } from "../config.js";
 
 /**

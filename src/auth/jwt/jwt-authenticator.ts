@@ -8,7 +8,7 @@ import {
 } from "jose";
 import type { Clock } from "../../core/clock.js";
 import type { Logger } from "../../core/logger.js";
-import type { Storage } from "../../storage/storage.js";
+import type { IdentityStore } from "../../storage/storage.js";
 import { AuthFailure } from "../auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "../authenticator.js";
 import { credentialsFor } from "../authorization-header.js";
@@ -41,7 +41,7 @@ export interface JwtAuthenticatorDeps {
   clock: Clock;
   logger: Logger;
   /** Identity records; without it, grants come only from `domainsClaim`. */
-  store?: Pick<Storage, "findIdentityByBinding">;
+  store?: Pick<IdentityStore, "findIdentityByBinding">;
 }
 
 export const JWT_METHOD = "jwt";

@@ -14,7 +14,13 @@ import type { DnsProviderConfig } from "../../config/resolve.js";
 import { ForbiddenError } from "../../core/errors.js";
 import { configFromLegoEnv } from "../../dns/lego-compat.js";
 import type { DnsProviderRegistry } from "../../dns/registry.js";
-import type { CertificateSummary, Storage } from "../../storage/storage.js";
+import type {
+  AuditLog,
+  CertificateStore,
+  CertificateSummary,
+  IdentityStore,
+  KeyValueStore,
+} from "../../storage/storage.js";
 import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
@@ -52,17 +58,15 @@ const auditQuery = z.strictObject({
 });
 
 export interface AdminRouteDeps {
-  storage: Pick<
-    Storage,
-    | "createIdentity"
-    | "getIdentity"
-    | "listIdentities"
-    | "updateIdentity"
-    | "deleteIdentity"
-    | "listAudit"
-    | "putValue"
-    | "listCertificates"
+  identities: Pick<
+    IdentityStore,
+    "createIdentity" | "getIdentity" | "listIdentities" | "updateIdentity" | "deleteIdentity"
   >;
+  certificates: Pick<CertificateStore, "listCertificates">;
+  /** Reads the audit log (writes go through `audit`). */
+  auditLog: Pick<AuditLog, "listAudit">;
+  /** Legacy authentication settings. */
+  kv: Pick<KeyValueStore, "putValue">;
   authenticate: Authenticate;
   legacySwitch: LegacySwitch;
   audit: AuditSink;
@@ -192,7 +196,7 @@ export function adminRoutes(deps: AdminRouteDeps) {
         subject: null,
         data: { method: body.method, name: body.name },
       };
-      const { record, clientSecret } = await createIdentityRecord(deps.storage, body);
+      const { record, clientSecret } = await createIdentityRecord(deps.identities, body);
       request.adminAction.subject = record.id;
       return reply
         .status(201)
@@ -201,12 +205,12 @@ export function adminRoutes(deps: AdminRouteDeps) {
 
     app.get("/api/admin/identities", async (request, reply) => {
       await requireAdmin(request, reply);
-      return { identities: (await deps.storage.listIdentities()).map(presentIdentity) };
+      return { identities: (await deps.identities.listIdentities()).map(presentIdentity) };
     });
 
     app.get<{ Params: { id: string } }>("/api/admin/identities/:id", async (request, reply) => {
       await requireAdmin(request, reply);
-      const record = await deps.storage.getIdentity(request.params.id);
+      const record = await deps.identities.getIdentity(request.params.id);
       if (!record) throw identityNotFound(request.params.id);
       return presentIdentity(record);
     });
@@ -219,13 +223,14 @@ export function adminRoutes(deps: AdminRouteDeps) {
         subject: request.params.id,
         data: { fields: Object.keys(body) },
       };
-      return presentIdentity(await updateIdentityRecord(deps.storage, request.params.id, body));
+      return presentIdentity(await updateIdentityRecord(deps.identities, request.params.id, body));
     });
 
     app.delete<{ Params: { id: string } }>("/api/admin/identities/:id", async (request, reply) => {
       await requireAdmin(request, reply);
       request.adminAction = { type: "admin.identity.delete", subject: request.params.id };
-      if (!(await deps.storage.deleteIdentity(request.params.id))) throw identityNotFound(request.params.id);
+      if (!(await deps.identities.deleteIdentity(request.params.id)))
+        throw identityNotFound(request.params.id);
       return reply.status(204).send();
     });
 
@@ -234,14 +239,14 @@ export function adminRoutes(deps: AdminRouteDeps) {
       async (request, reply) => {
         await requireAdmin(request, reply);
         request.adminAction = { type: "admin.identity.rotate_secret", subject: request.params.id };
-        const { record, clientSecret } = await rotateIdentitySecret(deps.storage, request.params.id);
+        const { record, clientSecret } = await rotateIdentitySecret(deps.identities, request.params.id);
         return { ...presentIdentity(record), clientSecret };
       },
     );
 
     app.get("/api/admin/certificates", async (request, reply) => {
       await requireAdmin(request, reply);
-      const certificates = await deps.storage.listCertificates(requestSignal(reply));
+      const certificates = await deps.certificates.listCertificates(requestSignal(reply));
       return { certificates: certificates.map(presentCertificate) };
     });
 
@@ -266,14 +271,14 @@ export function adminRoutes(deps: AdminRouteDeps) {
         subject: "legacyMethodsEnabled",
         data: { value: body.legacyMethodsEnabled },
       };
-      await writeLegacySettings(deps.storage, body.legacyMethodsEnabled);
+      await writeLegacySettings(deps.kv, body.legacyMethodsEnabled);
       return { legacyMethodsEnabled: body.legacyMethodsEnabled };
     });
 
     app.get("/api/admin/audit", async (request, reply) => {
       await requireAdmin(request, reply);
       const q = parseBody(auditQuery, request.query);
-      const records = await deps.storage.listAudit(q);
+      const records = await deps.auditLog.listAudit(q);
       return { events: records.map((r) => ({ ...r, at: r.at.toISOString() })), next: records.at(-1)?.id };
     });
   };

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from "fastify";
-import type { Storage } from "../../storage/storage.js";
+import type { StorageAdmin } from "../../storage/storage.js";
 import { CertfleetError } from "../../core/errors.js";
 
 /** /healthz: the process answers. /readyz: and its storage answers within 2 s. */
-export function healthRoutes(deps: { storage: Pick<Storage, "ping"> }) {
+export function healthRoutes(deps: { storage: Pick<StorageAdmin, "ping"> }) {
   return async (app: FastifyInstance) => {
     app.get("/healthz", async () => ({ status: "ok" }));
     app.get("/readyz", async () => {

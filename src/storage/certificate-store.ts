@@ -1,0 +1,75 @@
+import type { KeyType } from "../core/key-types.js";
+
+/**
+ * The certificates certfleet manages: one current version per id, earlier versions in history.
+ * Safe to call concurrently from many processes against the same database. Misses return `undefined`,
+ * never throw. Private keys are encrypted at rest; callers always see plaintext. Every write is one
+ * transaction: a reader sees the old version or the new one, never a mix.
+ */
+export interface CertificateStore {
+  getCertificate(id: string, signal?: AbortSignal): Promise<CertificateRecord | undefined>;
+  /**
+   * Insert or replace the current version of a certificate. The previous version is kept in history,
+   * so a renewal never loses the certificate it replaces. Failure fields are reset.
+   */
+  putCertificate(record: NewCertificate, signal?: AbortSignal): Promise<CertificateRecord>;
+  /** Certificates whose `renewAt` (or `nextAttemptAt`, if set and later) is at or before `at`. */
+  listDueCertificates(at: Date, limit: number, signal?: AbortSignal): Promise<CertificateRecord[]>;
+  listCertificates(signal?: AbortSignal): Promise<CertificateSummary[]>;
+  /**
+   * Move the renewal time of the current version `version` (a CA's new ARI window). False when the
+   * certificate was replaced meanwhile, so a late answer never reschedules the newer certificate.
+   */
+  rescheduleRenewal(id: string, version: number, renewAt: Date, signal?: AbortSignal): Promise<boolean>;
+  /** Record the last failure on a certificate (or a pending request that has no certificate yet). */
+  recordFailure(id: string, failure: FailureRecord, signal?: AbortSignal): Promise<void>;
+  /** The last recorded failure for an id (with or without a certificate yet), or undefined. */
+  getFailure(id: string, signal?: AbortSignal): Promise<FailureRecord | undefined>;
+  /** Previous versions, newest first. */
+  listCertificateHistory(id: string, signal?: AbortSignal): Promise<CertificateRecord[]>;
+}
+
+export type KeyCustody = "server" | "csr";
+
+export interface NewCertificate {
+  /** Stable id derived from names + key type + custody (see issuance/certificate-id.ts). */
+  id: string;
+  /** Normalised names; the first is the primary (CN). */
+  names: string[];
+  issuerId: string;
+  keyType: KeyType;
+  custody: KeyCustody;
+  /** Leaf certificate PEM. */
+  certPem: string;
+  /** Issuer chain PEM (intermediates), possibly empty. */
+  chainPem: string;
+  /** Plaintext PEM (PKCS#8); null in CSR mode. Encrypted at rest. */
+  privateKeyPem: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  /** Serial number, lowercase hex. */
+  serial: string;
+  /** RFC 9773 certificate identifier, when the issuer supports ARI. */
+  ariCertId: string | null;
+  /** When the scheduler should renew it. */
+  renewAt: Date;
+}
+
+export interface FailureRecord {
+  code: string;
+  message: string;
+  at: Date;
+  /** Consecutive failures including this one. */
+  failureCount: number;
+  nextAttemptAt: Date | null;
+}
+
+export interface CertificateRecord extends NewCertificate {
+  createdAt: Date;
+  updatedAt: Date;
+  /** Increments on every putCertificate. */
+  version: number;
+  lastFailure: FailureRecord | null;
+}
+
+export type CertificateSummary = Omit<CertificateRecord, "privateKeyPem" | "certPem" | "chainPem">;
