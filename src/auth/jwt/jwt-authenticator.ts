@@ -10,6 +10,7 @@ import {
 import type { Clock } from "../../core/clock.js";
 import type { Logger } from "../../core/logger.js";
 import type { IdentityStore } from "../../storage/storage.js";
+import { sshGrantOfClaim } from "../../ssh/ssh-config.js";
 import { AuthFailure } from "../auth-failure.js";
 import type { Authenticator, AuthRequest, Principal } from "../authenticator.js";
 import { credentialsFor } from "../authorization-header.js";
@@ -201,7 +202,18 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
     if (record) checkIdentity(record, request);
     const grants =
       config.domainsClaim !== undefined ? claimGrants(payload[config.domainsClaim]) : (record?.grants ?? []);
-    if (record) return { ...principalOfRecord(record, method), grants: Object.freeze([...grants]) };
+    // an SSH grant only through the issuer's sshPrincipalsClaim (exact names from the verified token)
+    const ssh =
+      config.sshPrincipalsClaim !== undefined
+        ? sshGrantOfClaim(payload[config.sshPrincipalsClaim], config.sshCertificateTypes)
+        : undefined;
+    if (record) {
+      return {
+        ...principalOfRecord(record, method),
+        grants: Object.freeze([...grants]),
+        ...(ssh ? { ssh } : {}),
+      };
+    }
     const iss = typeof payload.iss === "string" ? payload.iss : config.label;
     const open = config.grantAllNames;
     return {
@@ -210,6 +222,7 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
       method,
       grants: open ? "all" : Object.freeze([...grants]),
       admin: false,
+      ...(ssh ? { ssh } : {}),
     };
   }
 
