@@ -77,6 +77,8 @@ export interface ResolvedConfig {
     renewJitter: number;
     checkIntervalMs: number;
     issueTimeoutMs: number;
+    lockLeaseMs: number;
+    lockRenewIntervalMs: number;
   };
   acmeServer: AcmeServerConfig;
   /** The SSH CA; undefined when ssh.enabled is false. */
@@ -340,6 +342,14 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       path: "server.connectionTimeout",
       message: "must be longer than server.keepAliveTimeout (or 0)",
     });
+  const lockLease = parseDuration(file.certificates.lockLease);
+  if (lockLease < 1000) issues.push({ path: "certificates.lockLease", message: "must be at least 1s" });
+  const lockRenew = parseDuration(file.certificates.lockRenewInterval);
+  if (lockRenew <= 0 || lockRenew * 2 > lockLease)
+    issues.push({
+      path: "certificates.lockRenewInterval",
+      message: "must be more than 0 and at most half of certificates.lockLease",
+    });
   const ssh = resolveSshCa(file.ssh, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -410,6 +420,8 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       renewJitter: file.certificates.renewJitter,
       checkIntervalMs: parseDuration(file.certificates.checkInterval),
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
+      lockLeaseMs: parseDuration(file.certificates.lockLease),
+      lockRenewIntervalMs: parseDuration(file.certificates.lockRenewInterval),
     },
     acmeServer: file.acmeServer,
     ssh,

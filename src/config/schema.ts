@@ -400,6 +400,14 @@ export const configSchema = z.strictObject({
         .default("1m")
         .describe("how often the renewal scheduler looks for due certificates"),
       issueTimeout: duration.default("10m").describe("give up on one issuance attempt after this long"),
+      lockLease: duration
+        .default("15s")
+        .describe(
+          "lease of a certificate's cross-replica lock; a dead replica's names are free again after it",
+        ),
+      lockRenewInterval: duration
+        .default("5s")
+        .describe("how often a running issuance renews its lock lease (below certificates.lockLease)"),
     })
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
