@@ -97,6 +97,7 @@ describe("webhook notifications through the real manager and embedded CA", () =>
     const manager = createCertificateManager({
       certificates: storage.certificates,
       locks: storage.locks,
+      journal: storage.journal,
       kv: storage.kv,
       router: createIssuerRouter([issuer], [], issuer.id),
       clock,
