@@ -1,3 +1,4 @@
+import { sshLoginCommand, type SshLoginCommandOptions } from "./ssh.js";
 import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
 import { renderConfigReference } from "../config/reference.js";
@@ -13,6 +14,7 @@ import {
   identitySetEnabledCommand,
   settingsLegacyCommand,
 } from "./identity.js";
+import { identityImportCommand } from "./identity-import.js";
 import { revokeCommand } from "./revoke.js";
 import { serveCommand } from "./serve.js";
 import { storageReencryptCommand, storageRotateKeyCommand } from "./storage.js";
@@ -91,6 +93,21 @@ program
     },
   );
 
+const ssh = program.command("ssh").description("SSH certificates (docs/ssh.md)");
+ssh
+  .command("login")
+  .description(
+    "get a user certificate with the agent config's auth method: into ssh-agent (SSH_AUTH_SOCK), or KEY-cert.pub with --key",
+  )
+  .requiredOption("-p, --principal <name>", "principal (login name) to certify; repeat for more", collect)
+  .option("--key <file>", "certify this key's .pub and write <file>-cert.pub beside it")
+  .option("--validity <duration>", "e.g. 8h (default: the server's, 16h)")
+  .option("--json", "print the result as JSON")
+  .option("-c, --config <file>", "agent configuration (YAML); also CERTFLEET_AGENT_CONFIG")
+  .action(async (opts: SshLoginCommandOptions) => {
+    process.exit(await sshLoginCommand(opts));
+  });
+
 const identity = program.command("identity").description("manage identity records (who may get which names)");
 identity
   .command("create")
@@ -121,6 +138,16 @@ identity
   .option("--json", "machine-readable output")
   .action(async (opts) => {
     process.exitCode = await identityCreateCommand(opts);
+  });
+identity
+  .command("import <file>")
+  .description(
+    "import identities (YAML/JSON) keeping their UUIDs and client id/secret; see docs/migrating.md",
+  )
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (file: string, opts) => {
+    process.exitCode = await identityImportCommand(file, opts);
   });
 identity
   .command("list")
