@@ -46,6 +46,7 @@ import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
+import { assignedCertificateRoutes } from "./server/routes/assigned-certificates.js";
 import { caRoutes } from "./server/routes/ca.js";
 import { sshRoutes } from "./server/routes/ssh.js";
 import { createSshCa } from "./ssh/ssh-ca.js";
@@ -407,6 +408,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           audit,
           dns: { providers: config.dns.providers, registry: createDnsProviderRegistry() },
         }),
+        assignedCertificateRoutes({ identities: storage.identities, authenticate, audit }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
         ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
@@ -511,7 +513,9 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
     const parsed = def.schema.safeParse(raw);
     if (!parsed.success) {
       issues.push(
-        ...zodIssues(parsed.error, [p.legoEnv ? "letsEncrypt.dnsCredentials" : `${p.path}.config`]),
+        ...zodIssues(parsed.error, [
+          p.legoEnv ? "letsEncrypt.dnsCredentials" : (p.configPath ?? `${p.path}.config`),
+        ]),
       );
       continue;
     }

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./0001_initial.js";
 import * as acmeServer from "./0002_acme_server.js";
+import * as identityAssignments from "./0005_identity_assignments.js";
 import * as issuanceJournal from "./0006_issuance_journal.js";
 
 /**
@@ -11,6 +12,7 @@ import * as issuanceJournal from "./0006_issuance_journal.js";
 export const migrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
   "0002_acme_server": acmeServer,
+  "0005_identity_assignments": identityAssignments,
   "0006_issuance_journal": issuanceJournal,
 };
 
