@@ -85,7 +85,13 @@ export interface ResolvedConfig {
   acmeServer: AcmeServerConfig;
   /** The SSH CA; undefined when ssh.enabled is false. */
   ssh: SshCaOptions | undefined;
-  metrics: { enabled: boolean; path: string; token?: string };
+  metrics: {
+    enabled: boolean;
+    path: string;
+    token?: string;
+    certificateSeries: "attention" | "all";
+    certificateSeriesLimit: number;
+  };
   notifications: NotificationsConfig;
   logLevel: string;
   logFormat: LogFormat;

@@ -233,14 +233,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     localTurns.set(lockName, turn);
     try {
       await waitFor(before, signal);
-      // our previous life's locks are ours at once (no waiting for their lease to end)
-      staleReleased ??= locks
-        .releaseStaleLocks(ownerPrefix, owner)
-        .then((n) => {
-          if (n > 0) logger.info({ released: n }, "took back locks left by this instance's previous run");
-        })
-        .catch(() => undefined);
-      await staleReleased;
+      await releaseOwnStaleLocks();
       while (!(await locks.tryLock(lockName, owner, lockTtl, signal))) {
         await sleep(250 + random() * 250, signal); // another replica is ordering it
       }
@@ -258,6 +251,17 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       done();
       if (localTurns.get(lockName) === turn) localTurns.delete(lockName);
     }
+  }
+
+  /** Our previous life's locks are ours at once (no waiting for their lease to end). Once per process. */
+  function releaseOwnStaleLocks(): Promise<void> {
+    staleReleased ??= locks
+      .releaseStaleLocks(ownerPrefix, owner)
+      .then((n) => {
+        if (n > 0) logger.info({ released: n }, "took back locks left by this instance's previous run");
+      })
+      .catch(() => undefined);
+    return staleReleased;
   }
 
   /** The fence before a store: still ours (renewed now), else another replica has taken the work over. */
@@ -673,10 +677,13 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     for (const entry of await journal.list(signal)) {
       if (flights.has(entry.id)) continue; // this process is on it
       const lockName = lockNameOf(entry.id);
-      await staleReleased;
-      // a free lock means nobody is on it; a held one is a live process's (or ends with its lease)
-      if (!(await locks.tryLock(lockName, owner, lockTtl, signal))) continue;
-      await locks.unlock(lockName, owner);
+      await releaseOwnStaleLocks();
+      // a free lock means nobody is on it; a held one is a live process's (or ends with its lease).
+      // Probed under another owner name: our own owner would "win" against our own running work.
+      const probe = `${owner}:probe`;
+      if (!(await locks.tryLock(lockName, probe, lockTtl, signal))) continue;
+      await locks.unlock(lockName, probe);
+      if (flights.has(entry.id)) continue;
       const issuer = deps.router.get(entry.issuerId) ?? deps.router.select(entry.names);
       logger.info(
         { id: entry.id, names: entry.names, order: entry.orderUrl, state: entry.state },
