@@ -43,6 +43,7 @@ import { createCertificateManager, type CertificateManager } from "./issuance/ma
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
+import { createInventory } from "./issuance/inventory.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
 import { caRoutes } from "./server/routes/ca.js";
@@ -389,7 +390,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           : []),
         adminRoutes({
           identities: storage.identities,
-          certificates: storage.certificates,
+          inventory: createInventory({ certificates: storage.certificates, kv: storage.kv, clock }),
           auditLog: storage.audit,
           kv: storage.kv,
           authenticate,

@@ -70,6 +70,8 @@ export interface ObtainRequest {
   csrPem?: string;
   /** Who asked, for the audit log. */
   actor?: string | null;
+  /** Who the certificate is for, in the inventory (`identity:<id>`, `acme:<profile>:<account>`). */
+  owner?: string | null;
 }
 
 export interface ObtainResult {
@@ -133,6 +135,7 @@ interface Job {
   csrPem?: string;
   issuer: Issuer;
   actor: string | null;
+  owner: string | null;
   /** Renewal: the record being replaced. */
   replacing?: CertificateRecord;
   /** Issue even if a stored certificate looks fine (forced renewal). */
@@ -183,6 +186,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       csrPem: request.csrPem,
       issuer: deps.router.select(request.names),
       actor: request.actor ?? null,
+      owner: request.owner ?? null,
     };
   }
 
@@ -278,6 +282,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         notAfter: info.notAfter,
         serial: info.serial,
         ariCertId,
+        owner: job.owner ?? current?.owner ?? null,
         renewAt: computeRenewAt(policy, {
           notBefore: info.notBefore,
           notAfter: info.notAfter,
@@ -328,13 +333,22 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const delay = isRetryable(err) ? backoff : Math.max(backoff, NON_RETRYABLE_DELAY_MS);
       const nextAttemptAt = new Date(clock.now().getTime() + delay);
       await certificates
-        .recordFailure(job.id, {
-          code: err.code,
-          message: err.message,
-          at: clock.now(),
-          failureCount,
-          nextAttemptAt,
-        })
+        .recordFailure(
+          job.id,
+          {
+            code: err.code,
+            message: err.message,
+            at: clock.now(),
+            failureCount,
+            nextAttemptAt,
+          },
+          undefined,
+          {
+            names: job.names,
+            issuerId: job.issuer.id,
+            owner: job.owner ?? current?.owner ?? null,
+          },
+        )
         .catch((se: unknown) =>
           logger.error({ err: toCertfleetError(se).message, id: job.id }, "could not record failure"),
         );
@@ -449,6 +463,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           csrPem,
           issuer,
           actor: null,
+          owner: record.owner,
           replacing: record,
           force: true,
         };
@@ -546,6 +561,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           csrPem,
           issuer: deps.router.get(current.issuerId) ?? deps.router.select(current.names),
           actor: options.actor,
+          owner: current.owner,
           replacing: current,
           force: true,
         },

@@ -39,7 +39,7 @@ describe("docs/openapi.yaml", () => {
       plugins: [
         adminRoutes({
           identities: {} as never,
-          certificates: {} as never,
+          inventory: {} as never,
           auditLog: {} as never,
           kv: {} as never,
           authenticate: unused,

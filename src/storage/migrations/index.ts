@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./0001_initial.js";
 import * as acmeServer from "./0002_acme_server.js";
+import * as certificateInventory from "./0007_certificate_inventory.js";
 
 /**
  * Every migration, by name; names sort in the order they run. To add one, write `NNNN_topic.ts`
@@ -10,6 +11,7 @@ import * as acmeServer from "./0002_acme_server.js";
 export const migrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
   "0002_acme_server": acmeServer,
+  "0007_certificate_inventory": certificateInventory,
 };
 
 /** A static map, not a directory scan: works the same from src/ under vitest and from dist/. */
