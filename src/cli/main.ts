@@ -1,3 +1,4 @@
+import { sshLoginCommand, type SshLoginCommandOptions } from "./ssh.js";
 import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
 import { renderConfigReference } from "../config/reference.js";
@@ -90,6 +91,21 @@ program
       process.exit(await getCommand(domains, opts));
     },
   );
+
+const ssh = program.command("ssh").description("SSH certificates (docs/ssh.md)");
+ssh
+  .command("login")
+  .description(
+    "get a user certificate with the agent config's auth method: into ssh-agent (SSH_AUTH_SOCK), or KEY-cert.pub with --key",
+  )
+  .requiredOption("-p, --principal <name>", "principal (login name) to certify; repeat for more", collect)
+  .option("--key <file>", "certify this key's .pub and write <file>-cert.pub beside it")
+  .option("--validity <duration>", "e.g. 8h (default: the server's, 16h)")
+  .option("--json", "print the result as JSON")
+  .option("-c, --config <file>", "agent configuration (YAML); also CERTFLEET_AGENT_CONFIG")
+  .action(async (opts: SshLoginCommandOptions) => {
+    process.exit(await sshLoginCommand(opts));
+  });
 
 const identity = program.command("identity").description("manage identity records (who may get which names)");
 identity

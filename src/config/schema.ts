@@ -2,7 +2,7 @@ import { z } from "zod";
 import { acmeServerConfigSchema } from "../acme-server/config.js";
 import { KEY_TYPES } from "../core/key-types.js";
 import { LOG_FORMATS } from "../core/logger.js";
-import { sshApiKeyFields, sshServerSchema } from "../ssh/ssh-config.js";
+import { sshApiKeyFields, sshJwtIssuerFields, sshServerSchema } from "../ssh/ssh-config.js";
 
 /**
  * The configuration file schema. Strict everywhere: an unknown key is an error naming its path.
@@ -46,6 +46,7 @@ const jwtIssuer = z
         "claims scopes are read from (default scope, scopes, scp); e.g. [scp, roles] for Entra app-only tokens",
       ),
     domainsClaim: z.string().min(1).optional().describe("claim listing the names this token may obtain"),
+    ...sshJwtIssuerFields,
     grantAllNames: z
       .boolean()
       .optional()

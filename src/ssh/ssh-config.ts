@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { SSH_CA_KEY_TYPES } from "./ca-key.js";
-import { KNOWN_EXTENSIONS, SSH_CERTIFICATE_TYPES } from "./certificate.js";
+import { KNOWN_EXTENSIONS, SSH_CERTIFICATE_TYPES, type SshCertificateType } from "./certificate.js";
 import type { SshGrant } from "./ssh-grant.js";
 import type { SshCaOptions } from "./ssh-ca.js";
 
@@ -89,6 +89,48 @@ export function sshGrantOfFields(k: SshApiKeyFields): SshGrant | undefined {
     forceCommand: k.sshForceCommand,
     sourceAddresses: k.sshSourceAddresses && Object.freeze([...k.sshSourceAddresses]),
     maxValidityMs: k.sshMaxValidity === undefined ? undefined : durationMs(k.sshMaxValidity),
+  };
+}
+
+export const sshJwtIssuerFields = {
+  sshPrincipalsClaim: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "claim naming the SSH principals a token may get user certificates for (e.g. preferred_username); values are exact names, never patterns",
+    ),
+  sshCertificateTypes: z
+    .array(z.enum(SSH_CERTIFICATE_TYPES))
+    .min(1)
+    .optional()
+    .describe("SSH certificate types a token's sshPrincipalsClaim grants (default [user])"),
+};
+
+/**
+ * The SSH grant a verified token carries through its issuer's `sshPrincipalsClaim`: the claim's
+ * values (a string, a space/comma-separated list, or an array) as exact principals. Values that would
+ * read as patterns (`*`, `.x`, `*.x`) or are not valid principals are dropped, so a token can never
+ * widen its own grant.
+ */
+export function sshGrantOfClaim(
+  value: unknown,
+  certificateTypes: readonly SshCertificateType[] | undefined,
+): SshGrant | undefined {
+  const raw = Array.isArray(value) ? value : typeof value === "string" ? value.split(/[\s,]+/) : [];
+  const principals = raw.filter(
+    (v): v is string =>
+      typeof v === "string" &&
+      v.length > 0 &&
+      v.length <= 256 &&
+      !v.startsWith(".") &&
+      !/[\s,*?!"'\\]/.test(v) &&
+      ![...v].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
+  );
+  if (principals.length === 0) return undefined;
+  return {
+    principals: Object.freeze(principals),
+    certificateTypes: Object.freeze([...(certificateTypes ?? ["user"])]),
   };
 }
 

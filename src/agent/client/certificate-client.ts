@@ -64,6 +64,11 @@ export interface CertificateClient {
    * than at its next scheduler tick. Falls back to `obtain` when the server says it is not due yet.
    */
   renew(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
+  /**
+   * POST another JSON API of the server (e.g. /api/ssh/certificate) with the same credential handling
+   * (one retry after a 401); returns the 2xx answer's text, throws the server's error otherwise.
+   */
+  post(path: string, body: unknown, signal: AbortSignal): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -149,16 +154,8 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     }
   }
 
-  async function call(
-    path: string,
-    request: CertificateRequest,
-    signal: AbortSignal,
-  ): Promise<IssuedCertificate> {
-    const body = JSON.stringify({
-      domains: request.domains,
-      ...(request.keyType ? { keyType: request.keyType } : {}),
-      ...(request.csrPem ? { csr: request.csrPem } : {}),
-    });
+  /** POST a JSON body with a credential; a 401 refreshes the credential once. Returns the 2xx body text. */
+  async function postJson(path: string, body: string, signal: AbortSignal): Promise<string> {
     const credential = await deps.credentials.get(signal);
     let res = await send(path, credential, body, signal);
     if (
@@ -179,6 +176,20 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
       });
     }
     if (res.status < 200 || res.status >= 300) throw serverError(res.status, res.text, res.retryAfter);
+    return res.text;
+  }
+
+  async function call(
+    path: string,
+    request: CertificateRequest,
+    signal: AbortSignal,
+  ): Promise<IssuedCertificate> {
+    const body = JSON.stringify({
+      domains: request.domains,
+      ...(request.keyType ? { keyType: request.keyType } : {}),
+      ...(request.csrPem ? { csr: request.csrPem } : {}),
+    });
+    const res = { text: await postJson(path, body, signal) };
     let parsed: z.infer<typeof answerSchema>;
     try {
       parsed = answerSchema.parse(JSON.parse(res.text));
@@ -205,6 +216,7 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
 
   return {
     obtain: (request, signal) => call("/api/certificate", request, signal),
+    post: (path, body, signal) => postJson(path, JSON.stringify(body), signal),
     async renew(request, signal) {
       try {
         return await call("/api/certificate/renew", request, signal);

@@ -29,6 +29,10 @@ export interface TrustedIssuer {
   maxTokenBytes?: number;
   /** Claim listing the names this token may obtain (array, or space/comma-separated string). */
   domainsClaim?: string;
+  /** Claim naming the SSH principals a token may get certificates for (exact names; src/ssh/ssh-config.ts). */
+  sshPrincipalsClaim?: string;
+  /** Certificate types that claim grants (default user). */
+  sshCertificateTypes?: ("user" | "host")[];
   /**
    * A valid token with no `domainsClaim` and no matching identity record may obtain every name
    * (le-cert-server's rule). Default false: such a token obtains nothing.
@@ -86,6 +90,8 @@ export interface ResolvedIssuer {
   clockToleranceSeconds: number;
   maxTokenBytes: number;
   domainsClaim: string | undefined;
+  sshPrincipalsClaim: string | undefined;
+  sshCertificateTypes: ("user" | "host")[] | undefined;
   grantAllNames: boolean;
   kind: WorkloadKind;
   trustDomain: string | undefined;
@@ -192,6 +198,8 @@ export function resolveIssuers(
         clockToleranceSeconds: tolerance,
         maxTokenBytes,
         domainsClaim: config.domainsClaim,
+        sshPrincipalsClaim: config.sshPrincipalsClaim,
+        sshCertificateTypes: config.sshCertificateTypes,
         grantAllNames: config.grantAllNames === true && config.domainsClaim === undefined,
         kind,
         trustDomain,
