@@ -14,13 +14,7 @@ import type { DnsProviderConfig } from "../../config/resolve.js";
 import { ForbiddenError } from "../../core/errors.js";
 import { configFromLegoEnv } from "../../dns/lego-compat.js";
 import type { DnsProviderRegistry } from "../../dns/registry.js";
-import type {
-  AuditLog,
-  CertificateStore,
-  CertificateSummary,
-  IdentityStore,
-  KeyValueStore,
-} from "../../storage/storage.js";
+import type { AuditLog, IdentityStore, KeyValueStore } from "../../storage/storage.js";
 import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
