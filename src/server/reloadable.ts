@@ -82,7 +82,11 @@ export function restartOnlyChanges(before: ResolvedConfig, after: ResolvedConfig
     server: { ...c.server, tls: { names: c.server.tls.names } },
     dataDir: c.dataDir,
     storage: c.storage,
-    auth: { clientCertificates: c.auth.clientCertificates, sessionTokens: c.auth.sessionTokens },
+    auth: {
+      clientCertificates: c.auth.clientCertificates,
+      sessionTokens: c.auth.sessionTokens,
+      failureLimit: c.auth.failureLimit,
+    },
     issuers: c.issuers,
     routing: c.routing,
     dns: { resolvers: c.dns.resolvers, authoritativeServers: c.dns.authoritativeServers },

@@ -8,6 +8,7 @@ import { createMetrics } from "../../src/server/metrics.js";
 import { adminRoutes } from "../../src/server/routes/admin.js";
 import { sessionRoutes } from "../../src/server/routes/session.js";
 import { caRoutes } from "../../src/server/routes/ca.js";
+import { assignedCertificateRoutes } from "../../src/server/routes/assigned-certificates.js";
 
 /** docs/openapi.yaml must list exactly the routes the app registers (the ACME server aside). */
 describe("docs/openapi.yaml", () => {
@@ -47,6 +48,11 @@ describe("docs/openapi.yaml", () => {
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),
         sessionRoutes({ authenticate: unused, sessionTokens: {} as never }),
+        assignedCertificateRoutes({
+          identities: {} as never,
+          authenticate: unused,
+          audit: Object.assign(async () => undefined, { flush: async () => undefined }),
+        }),
         caRoutes({ ca: { rootPem: "", crl: unused } }),
         createMetrics({ storage: { listCertificates: unused }, clock: systemClock, version: "0" }).routes({
           authenticate: unused,

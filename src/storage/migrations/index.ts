@@ -1,6 +1,8 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as initial from "./0001_initial.js";
 import * as acmeServer from "./0002_acme_server.js";
+import * as identityAssignments from "./0005_identity_assignments.js";
+import * as issuanceJournal from "./0006_issuance_journal.js";
 import * as certificateInventory from "./0007_certificate_inventory.js";
 
 /**
@@ -11,6 +13,8 @@ import * as certificateInventory from "./0007_certificate_inventory.js";
 export const migrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
   "0002_acme_server": acmeServer,
+  "0005_identity_assignments": identityAssignments,
+  "0006_issuance_journal": issuanceJournal,
   "0007_certificate_inventory": certificateInventory,
 };
 
