@@ -713,6 +713,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         csrPem: entry.custody === "csr" ? entry.csrPem : undefined,
         issuer,
         actor: entry.actor,
+        owner: null, // the stored row (or failure) keeps the owner of the first attempt
         force: true,
       };
       void flights

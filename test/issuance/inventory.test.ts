@@ -68,6 +68,7 @@ describe("certificate inventory", () => {
       certificates: storage.certificates,
       locks: storage.locks,
       kv: storage.kv,
+      journal: storage.journal,
       router: createIssuerRouter([iss], [], iss.id),
       clock,
       logger: silentLogger(),
