@@ -39,12 +39,14 @@ import { createDnsProviderRegistry } from "./dns/providers/index.js";
 import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js";
 import type { Issuer } from "./issuance/issuer.js";
 import { createIssuerRouter } from "./issuance/issuer-routing.js";
+import { loadOrCreateInstanceId } from "./issuance/instance-id.js";
 import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
+import { assignedCertificateRoutes } from "./server/routes/assigned-certificates.js";
 import { caRoutes } from "./server/routes/ca.js";
 import { sshRoutes } from "./server/routes/ssh.js";
 import { createSshCa } from "./ssh/ssh-ca.js";
@@ -196,7 +198,13 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     }
     const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
     const metrics = config.metrics.enabled
-      ? createMetrics({ storage: storage.certificates, clock, version: VERSION })
+      ? createMetrics({
+          storage: storage.certificates,
+          clock,
+          version: VERSION,
+          certificateSeries: config.metrics.certificateSeries,
+          certificateSeriesLimit: config.metrics.certificateSeriesLimit,
+        })
       : undefined;
     const sink = createAuditSink(storage.audit, logger);
     closers.unshift(() => sink.flush());
@@ -214,10 +222,14 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       certificates: storage.certificates,
       locks: storage.locks,
       kv: storage.kv,
+      journal: storage.journal,
       router,
       clock,
       logger,
       policy: { ...config.certificates },
+      lockTtlMs: config.certificates.lockLeaseMs,
+      lockRenewMs: config.certificates.lockRenewIntervalMs,
+      instanceId: await loadOrCreateInstanceId(join(config.dataDir, "instance-id")),
       onEvent: (e) =>
         void audit({
           type: e.type,
@@ -237,6 +249,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
                 ? { id: e.id, issuer: e.issuerId, serial: e.serial, replace: e.replace }
                 : { id: e.id, issuer: e.issuerId, serial: e.serial, notAfter: e.notAfter.toISOString() },
         }),
+    });
+    // on shutdown (after the listeners close, before storage does): let running orders finish; what
+    // does not finish in time stays in the issuance journal and is resumed on the next start
+    closers.unshift(async () => {
+      await manager.drain?.(config.server.shutdownTimeoutMs);
     });
     const scheduler = createRenewalScheduler({
       manager,
@@ -397,6 +414,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           audit,
           dns: { providers: config.dns.providers, registry: createDnsProviderRegistry() },
         }),
+        assignedCertificateRoutes({ identities: storage.identities, authenticate, audit }),
         dashboardRoutes(),
         caRoutes({ ca: embeddedCa }),
         ...(sshCa ? [sshRoutes({ ca: sshCa, authenticate, audit })] : []),
@@ -438,6 +456,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           closers.unshift(() => http01App.close());
         }
         scheduler.start();
+        // orders a crash (or a shutdown that did not wait) left unfinished: finish them now
+        void manager.resumeJournaled?.().then(
+          (n) => n > 0 && logger.info({ resumed: n }, "resuming journaled issuances"),
+          (e: unknown) => logger.warn({ err: String(e) }, "could not resume journaled issuances"),
+        );
         warmUp(initialAuth.jwt);
         closers.unshift(() => scheduler.stop());
         return { url, http01Url };
@@ -496,7 +519,9 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
     const parsed = def.schema.safeParse(raw);
     if (!parsed.success) {
       issues.push(
-        ...zodIssues(parsed.error, [p.legoEnv ? "letsEncrypt.dnsCredentials" : `${p.path}.config`]),
+        ...zodIssues(parsed.error, [
+          p.legoEnv ? "letsEncrypt.dnsCredentials" : (p.configPath ?? `${p.path}.config`),
+        ]),
       );
       continue;
     }

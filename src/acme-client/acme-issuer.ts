@@ -378,10 +378,12 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     orderUrl: string,
     csrPem: string,
     signal: AbortSignal,
+    onFinalize?: () => Promise<void>,
   ): Promise<AcmeOrder> {
     let order = await pollUntil(session, orderUrl, "order", orderSchema, (s) => s !== "pending", signal);
     if (order.status === "ready") {
       throwIfAborted(signal);
+      await onFinalize?.();
       // Repeatable: when a lost connection hides a finalize the CA accepted, the repeat is refused with
       // orderNotReady (the order is already processing or valid) and the order is polled below.
       const res = await session.post(order.finalize, { csr: csrDerBase64Url(csrPem) }, { repeatable: true });
@@ -437,17 +439,68 @@ export function createAcmeIssuer(deps: AcmeIssuerDeps): AcmeIssuer {
     return { certPem, chainPem: chain.join("") };
   }
 
+  /**
+   * A journaled order worth continuing: the CA still has it, for exactly these names, and it is
+   * neither invalid nor expired (a valid order stays downloadable after its `expires`). Otherwise
+   * undefined, and the caller orders anew.
+   */
+  async function resumableOrder(
+    session: AcmeSession,
+    url: string,
+    names: readonly string[],
+  ): Promise<AcmeOrder | undefined> {
+    const res = await session.post(url, null);
+    if (res.status !== 200) {
+      logger.warn({ order: url, status: res.status }, "acme journaled order is gone; ordering again");
+      return undefined;
+    }
+    const order = parse(orderSchema, res.data, "order");
+    const ordered = (order.identifiers ?? [])
+      .map((i) => i.value)
+      .sort()
+      .join(",");
+    const expired = order.expires !== undefined && Date.parse(order.expires) <= now().getTime();
+    if (
+      ordered !== [...names].sort().join(",") ||
+      order.status === "invalid" ||
+      (expired && order.status !== "valid")
+    ) {
+      logger.warn(
+        { order: url, status: order.status, expired },
+        "acme journaled order unusable; ordering again",
+      );
+      return undefined;
+    }
+    logger.info({ names, order: url, status: order.status }, "acme resuming journaled order");
+    return order;
+  }
+
   async function issueOnce(request: IssueRequest, signal: AbortSignal): Promise<IssuedCertificate> {
-    checkSolvers(request.names);
-    const session = await openAccountSession(signal);
-    const { url, order } = await createOrder(session, request, signal);
-    logger.info({ names: request.names, order: url, status: order.status }, "acme order created");
+    const session0 = request.resumeOrderUrl ? await openAccountSession(signal) : undefined;
+    const resumed =
+      session0 && request.resumeOrderUrl
+        ? await resumableOrder(session0, request.resumeOrderUrl, request.names)
+        : undefined;
+    let url: string;
+    let order: AcmeOrder;
+    let session: AcmeSession;
+    if (resumed && request.resumeOrderUrl && session0) {
+      session = session0;
+      url = request.resumeOrderUrl;
+      order = resumed;
+    } else {
+      checkSolvers(request.names);
+      session = session0 ?? (await openAccountSession(signal));
+      ({ url, order } = await createOrder(session, request, signal));
+      logger.info({ names: request.names, order: url, status: order.status }, "acme order created");
+      await request.onOrder?.(url);
+    }
     if (order.status === "invalid") {
       throw acmeProblemError(order.error ?? { detail: "order is invalid" }, "order", { now: now() });
     }
     if (order.status === "pending") await authorize(session, order, request.names, signal);
     throwIfAborted(signal);
-    const valid = await finalize(session, url, request.csrPem, signal);
+    const valid = await finalize(session, url, request.csrPem, signal, request.onFinalize);
     throwIfAborted(signal);
     const issued = await download(session, valid, request.csrPem);
     logger.info({ names: request.names, order: url }, "acme order finalized, certificate downloaded");

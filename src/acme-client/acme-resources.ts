@@ -39,6 +39,8 @@ export const authorizationSchema = z
 export const orderSchema = z
   .object({
     status: z.string(),
+    identifiers: z.array(z.object({ type: z.string(), value: z.string() }).loose()).optional(),
+    expires: z.string().optional(),
     authorizations: z.array(z.string()),
     finalize: z.string(),
     certificate: z.string().optional(),

@@ -8,7 +8,11 @@ import type { FetchLike } from "./auth/http-token.js";
 import { createCredentialSource } from "./auth/registry.js";
 import { createCertificateSync, type CertificateSync, type SyncOutcome } from "./certificate-sync.js";
 import { createCertificateClient, type CertificateClient } from "./client/certificate-client.js";
-import type { ResolvedAgentConfig } from "./config/load-agent-config.js";
+import {
+  assignedCertificate,
+  type ResolvedAgentConfig,
+  type ResolvedCertificate,
+} from "./config/load-agent-config.js";
 import { createDaemon, type Daemon } from "./daemon.js";
 import { exitCodeFor, EXIT_INSTALL, EXIT_OK, worstExitCode } from "./exit-codes.js";
 import { FILES } from "./install/certificate-files.js";
@@ -85,8 +89,10 @@ export async function createAgent(config: ResolvedAgentConfig, rt: AgentRuntime)
   });
 
   const certificates: CertificateSync[] = [];
-  for (const [i, cert] of config.certificates.entries()) {
-    const ownership = await resolveOwnership(cert.owner, cert.group, `certificates.${i}`);
+  /** Local entries in the order of `certificates` (the config's list, or the server's assignment). */
+  const localEntries: ResolvedCertificate[] = [];
+  async function addCertificate(cert: ResolvedCertificate, at: string): Promise<void> {
+    const ownership = await resolveOwnership(cert.owner, cert.group, at);
     certificates.push(
       createCertificateSync({
         certificate: cert,
@@ -97,6 +103,24 @@ export async function createAgent(config: ResolvedAgentConfig, rt: AgentRuntime)
         platform: rt.platform,
         now: () => rt.clock.now(),
       }),
+    );
+    localEntries.push(cert);
+  }
+  for (const [i, cert] of config.certificates.entries()) await addCertificate(cert, `certificates.${i}`);
+
+  // No local list: ask the server which certificates this identity is assigned (once per process).
+  let assignmentLoaded = config.assigned === undefined;
+  async function loadAssignment(signal: AbortSignal): Promise<void> {
+    if (assignmentLoaded || !config.assigned) return;
+    const assigned = await client.assigned(signal);
+    for (const entry of assigned)
+      await addCertificate(assignedCertificate(entry, config.assigned), "defaults");
+    assignmentLoaded = true;
+    logger.info(
+      { certificates: assigned.map((a) => a.name), dir: config.assigned.dir },
+      assigned.length === 0
+        ? "the server assigns this identity no certificates"
+        : "installing the certificates the server assigns this identity",
     );
   }
 
@@ -114,7 +138,7 @@ export async function createAgent(config: ResolvedAgentConfig, rt: AgentRuntime)
     const entries: TraefikEntry[] = [];
     for (const [i, sync] of certificates.entries()) {
       if (!(await sync.installer.store.current())) continue;
-      const cert = config.certificates[i]!;
+      const cert = localEntries[i]!;
       const dir = sync.installer.store.currentPath;
       entries.push({
         certFile: cert.outputs.pem?.fullchain ?? `${dir}/${FILES.fullchain}`,
@@ -138,6 +162,17 @@ export async function createAgent(config: ResolvedAgentConfig, rt: AgentRuntime)
       const hook = newHook();
       const results: CertificateResult[] = [];
       let authError: CertfleetError | undefined;
+      try {
+        await loadAssignment(signal);
+      } catch (e) {
+        const error = toCertfleetError(e);
+        logger.error({ code: error.code, internal: error.internal }, error.message);
+        if (e instanceof AgentAuthError) await hook.failed(error);
+        return {
+          exitCode: exitCodeFor(e),
+          results: [{ name: "assignment", ok: false, error, exitCode: exitCodeFor(e) }],
+        };
+      }
       for (const sync of certificates) {
         if (authError) {
           // The identity itself was refused: the other certificates would fail the same way.
@@ -174,6 +209,7 @@ export async function createAgent(config: ResolvedAgentConfig, rt: AgentRuntime)
       return { exitCode: worstExitCode(codes), results };
     },
     async runDaemon(signal) {
+      await loadAssignment(signal);
       daemon = createDaemon({
         certificates,
         clock: rt.clock,

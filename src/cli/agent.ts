@@ -1,6 +1,5 @@
 import { createAgent, type OnceReport } from "../agent/agent.js";
 import { loadAgentConfig } from "../agent/config/load-agent-config.js";
-import { ConfigError } from "../core/errors.js";
 import { EXIT_OK } from "../agent/exit-codes.js";
 import {
   agentConfigPath,
@@ -32,11 +31,6 @@ export async function agentCommand(
   let agent: Awaited<ReturnType<typeof createAgent>> | undefined;
   try {
     const config = await loadAgentConfig(agentConfigPath(options.config, io.env), io.env);
-    if (config.certificates.length === 0) {
-      throw new ConfigError([
-        { path: "certificates", message: "list at least one certificate for the agent to keep installed" },
-      ]);
-    }
     const runtime = agentRuntime(config, io);
     agent = await createAgent(config, runtime);
 

@@ -14,6 +14,7 @@ import {
   identitySetEnabledCommand,
   settingsLegacyCommand,
 } from "./identity.js";
+import { identityImportCommand } from "./identity-import.js";
 import { revokeCommand } from "./revoke.js";
 import { serveCommand } from "./serve.js";
 import { storageReencryptCommand, storageRotateKeyCommand } from "./storage.js";
@@ -137,6 +138,16 @@ identity
   .option("--json", "machine-readable output")
   .action(async (opts) => {
     process.exitCode = await identityCreateCommand(opts);
+  });
+identity
+  .command("import <file>")
+  .description(
+    "import identities (YAML/JSON) keeping their UUIDs and client id/secret; see docs/migrating.md",
+  )
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (file: string, opts) => {
+    process.exitCode = await identityImportCommand(file, opts);
   });
 identity
   .command("list")

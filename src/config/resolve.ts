@@ -77,11 +77,19 @@ export interface ResolvedConfig {
     renewJitter: number;
     checkIntervalMs: number;
     issueTimeoutMs: number;
+    lockLeaseMs: number;
+    lockRenewIntervalMs: number;
   };
   acmeServer: AcmeServerConfig;
   /** The SSH CA; undefined when ssh.enabled is false. */
   ssh: SshCaOptions | undefined;
-  metrics: { enabled: boolean; path: string; token?: string };
+  metrics: {
+    enabled: boolean;
+    path: string;
+    token?: string;
+    certificateSeries: "attention" | "all";
+    certificateSeriesLimit: number;
+  };
   logLevel: string;
   logFormat: LogFormat;
   /** Settings that load but deserve a start-up warning (each names its key). */
@@ -113,7 +121,12 @@ export interface DnsProviderConfig {
   propagationIntervalMs?: number;
   /** Where this provider was configured, for error messages. */
   path: string;
+  /** Where its settings were written, when not `<path>.config` (Akash's letsEncrypt.providers.<key>). */
+  configPath?: string;
 }
+
+/** Akash's provider names (letsEncrypt.dns.providers) → their key under letsEncrypt.providers. */
+const AKASH_PROVIDER_KEYS: Readonly<Record<string, string>> = { cf: "cloudflare", gcloud: "googleCloud" };
 
 /**
  * `base`: the directory relative paths are resolved against — the config file's directory when there is
@@ -270,7 +283,8 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
         eab: file.acme?.eab,
         profile: file.acme?.profile,
         caBundleFile: file.acme?.caBundleFile && abs(file.acme.caBundleFile),
-        challenges: le.dnsProvider ? ["dns-01", "http-01"] : ["http-01", "dns-01"],
+        challenges:
+          le.dnsProvider || le.dns?.providers.length ? ["dns-01", "http-01"] : ["http-01", "dns-01"],
         pollIntervalMs: undefined,
       });
       acmeDefault = "letsencrypt";
@@ -289,6 +303,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       });
     }
   }
+  if (le && le.enabled !== false) dnsProviders.push(...akashDnsProviders(le, issues));
   if (!issuers.some((i) => i.type === "embedded")) {
     issuers.push({ id: "embedded", type: "embedded", leafValidityMs: parseDuration("30d") });
   }
@@ -339,6 +354,14 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     issues.push({
       path: "server.connectionTimeout",
       message: "must be longer than server.keepAliveTimeout (or 0)",
+    });
+  const lockLease = parseDuration(file.certificates.lockLease);
+  if (lockLease < 1000) issues.push({ path: "certificates.lockLease", message: "must be at least 1s" });
+  const lockRenew = parseDuration(file.certificates.lockRenewInterval);
+  if (lockRenew <= 0 || lockRenew * 2 > lockLease)
+    issues.push({
+      path: "certificates.lockRenewInterval",
+      message: "must be more than 0 and at most half of certificates.lockLease",
     });
   const ssh = resolveSshCa(file.ssh, issues);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -410,6 +433,8 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       renewJitter: file.certificates.renewJitter,
       checkIntervalMs: parseDuration(file.certificates.checkInterval),
       issueTimeoutMs: parseDuration(file.certificates.issueTimeout),
+      lockLeaseMs: parseDuration(file.certificates.lockLease),
+      lockRenewIntervalMs: parseDuration(file.certificates.lockRenewInterval),
     },
     acmeServer: file.acmeServer,
     ssh,
@@ -418,6 +443,57 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     logFormat: file.logging.format,
     warnings,
   };
+}
+
+/**
+ * Akash's Let's Encrypt DNS block: `dns.providers: ["cf"]` picks `providers.cloudflare` (`enabled`, then
+ * the provider's own settings, e.g. `apiToken`); `gcloud` picks `providers.googleCloud`, whose
+ * `serviceAccount: {content: <key JSON>}` is the provider's `serviceAccount`. The settings are then
+ * validated by the provider's schema like any other (errors name letsEncrypt.providers.<key>.…).
+ */
+function akashDnsProviders(
+  le: NonNullable<ConfigFile["letsEncrypt"]>,
+  issues: { path: string; message: string }[],
+): DnsProviderConfig[] {
+  const out: DnsProviderConfig[] = [];
+  const blocks = le.providers ?? {};
+  (le.dns?.providers ?? []).forEach((name, i) => {
+    const key =
+      Object.keys(blocks).find((k) => k.toLowerCase() === name.toLowerCase()) ?? AKASH_PROVIDER_KEYS[name];
+    const block = key === undefined ? undefined : blocks[key];
+    if (key === undefined || block === undefined) {
+      issues.push({
+        path: `letsEncrypt.dns.providers.${i}`,
+        message: `"${name}" has no settings under letsEncrypt.providers${key ? `.${key}` : ""}`,
+      });
+      return;
+    }
+    const { enabled, ...settings } = block;
+    if (enabled === false) {
+      issues.push({
+        path: `letsEncrypt.providers.${key}.enabled`,
+        message: `is false, but letsEncrypt.dns.providers lists "${name}"`,
+      });
+      return;
+    }
+    const config = Object.fromEntries(
+      Object.entries(settings).map(([k, v]) => {
+        const content = (v as { content?: unknown } | null)?.content;
+        const onlyContent =
+          typeof v === "object" && v !== null && Object.keys(v).length === 1 && typeof content === "string";
+        return [k, onlyContent ? content : v];
+      }),
+    );
+    out.push({
+      id: `letsencrypt-${name}`,
+      type: name,
+      config,
+      zones: [],
+      path: `letsEncrypt.dns.providers.${i}`,
+      configPath: `letsEncrypt.providers.${key}`,
+    });
+  });
+  return out;
 }
 
 /**

@@ -335,9 +335,26 @@ export const configSchema = z.strictObject({
         .describe("lego credential variables (secret)"),
       renewalDays: z.number().positive().optional().describe("renew this many days before expiry"),
       acme: z.strictObject({ caDirUrl: z.url() }).optional(),
+      dns: z
+        .strictObject({
+          providers: z
+            .array(z.string().min(1))
+            .default([])
+            .describe('Akash: DNS providers used for DNS-01, by name ("cf", "gcloud")'),
+        })
+        .optional(),
+      providers: z
+        .record(
+          z.string(),
+          z.record(z.string(), z.unknown()).describe("enabled, plus the provider's own settings"),
+        )
+        .optional()
+        .describe(
+          "Akash: settings per provider (cloudflare.apiToken, googleCloud.serviceAccount.content), validated by the provider's schema",
+        ),
     })
     .optional()
-    .describe("le-cert-server compatible Let's Encrypt section"),
+    .describe("le-cert-server / Akash compatible Let's Encrypt section"),
   acme: z
     .strictObject({
       caDirUrl: z.url().optional().describe("ACME directory; setting it makes ACME the default issuer"),
@@ -400,6 +417,14 @@ export const configSchema = z.strictObject({
         .default("1m")
         .describe("how often the renewal scheduler looks for due certificates"),
       issueTimeout: duration.default("10m").describe("give up on one issuance attempt after this long"),
+      lockLease: duration
+        .default("15s")
+        .describe(
+          "lease of a certificate's cross-replica lock; a dead replica's names are free again after it",
+        ),
+      lockRenewInterval: duration
+        .default("5s")
+        .describe("how often a running issuance renews its lock lease (below certificates.lockLease)"),
     })
     .prefault({}),
   acmeServer: acmeServerConfigSchema.prefault({}),
@@ -421,6 +446,19 @@ export const configSchema = z.strictObject({
         .min(16)
         .optional()
         .describe("scrape token, sent as `Authorization: Bearer`; without one an admin credential is needed"),
+      certificateSeries: z
+        .enum(["attention", "all"])
+        .default("attention")
+        .describe(
+          "which certificates get per-certificate series: `attention` (failing or inside the renewal window) or `all`",
+        ),
+      certificateSeriesLimit: z
+        .number()
+        .int()
+        .min(0)
+        .max(100_000)
+        .default(1000)
+        .describe("at most this many certificates get per-certificate series, soonest expiry first"),
     })
     .prefault({}),
   logging: z
@@ -445,6 +483,7 @@ export const SECRET_PATHS = [
   "auth.psk.key",
   "auth.apiKeys.*.key",
   "letsEncrypt.dnsCredentials",
+  "letsEncrypt.providers",
   "acme.eab.hmacKey",
   "issuers.*.eab.hmacKey",
   "dns.providers.*.config",

@@ -20,6 +20,20 @@ export interface IssueRequest {
   keyType: KeyType;
   /** RFC 9773 id of the certificate this one replaces (ARI `replaces`). */
   replaces?: string;
+  /**
+   * An order this CSR was already sent towards (from the issuance journal). An issuer that keeps
+   * orders at the CA continues it: downloads the certificate when the order is valid, waits while it
+   * is processing, finishes it when pending or ready, and orders anew only when it is invalid, expired
+   * or gone. Others ignore it.
+   */
+  resumeOrderUrl?: string;
+  /**
+   * Awaited once the CA has created an order, before anything is finalized, so the caller can journal
+   * the URL; a failure here fails the issuance (nothing is finalized that could not be resumed).
+   */
+  onOrder?: (orderUrl: string) => Promise<void>;
+  /** Awaited just before the CSR is submitted for finalization. */
+  onFinalize?: () => Promise<void>;
 }
 
 export interface IssuedCertificate {

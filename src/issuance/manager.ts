@@ -13,6 +13,7 @@ import type { KeyType } from "../core/key-types.js";
 import { createCsr, generatePrivateKey, parseCsr } from "../core/keys.js";
 import type { Logger } from "../core/logger.js";
 import { isRetryable, nextRetryDelayMs } from "../core/retry.js";
+import type { IssuanceJournal, JournalEntry } from "../storage/issuance-journal.js";
 import type { CertificateRecord, CertificateStore, KeyValueStore, LockStore } from "../storage/storage.js";
 import { createAriRefresher } from "./ari-refresh.js";
 import { certificateId } from "./certificate-id.js";
@@ -45,6 +46,19 @@ export interface CertificateManager {
   revoke(target: RevokeTarget, options: RevokeOptions, signal?: AbortSignal): Promise<RevokeResult>;
   /** How many issuances this process is running now (shutdown reports it; optional for fakes). */
   running?(): number;
+  /**
+   * Finish orders the issuance journal holds that nobody is working on (a crash, a SIGTERM that did
+   * not wait, a replica that died): for each entry whose certificate lock is free, continue its order
+   * in the background (download if valid, wait if processing, order anew only if invalid or expired).
+   * Returns how many were started. The composition root calls it on start; renewDue calls it too,
+   * so a replica takes over a dead one's orders once their lease ends.
+   */
+  resumeJournaled?(signal?: AbortSignal): Promise<number>;
+  /**
+   * Shutdown: wait up to `timeoutMs` for the issuances this process is running. Resolves with how
+   * many are still running (0 = all finished); what did not finish is in the journal for the next start.
+   */
+  drain?(timeoutMs: number): Promise<number>;
 }
 
 /** Which certificate: as a client asks for it, or by stored id. */
@@ -114,6 +128,8 @@ export interface ManagerDeps {
   locks: LockStore;
   /** CSRs and revocation state beside the certificate row. */
   kv: KeyValueStore;
+  /** Orders in flight, so a restart or another replica finishes them (issuance-journal.ts). */
+  journal: IssuanceJournal;
   router: IssuerRouter;
   clock: Clock;
   logger: Logger;
@@ -121,8 +137,14 @@ export interface ManagerDeps {
   onEvent?: (event: CertificateEvent) => void;
   /** How long a stored certificate is served from memory (default 2 s; 0 disables). */
   cacheTtlMs?: number;
-  /** Lock lease; refreshed while an order runs. */
+  /** Lock lease (default 15 s), renewed every `lockRenewMs` (default a third of it) while work runs. */
   lockTtlMs?: number;
+  lockRenewMs?: number;
+  /**
+   * Stable per data directory (or instance): lock owners are `<instanceId>:<boot id>`, so a restarted
+   * process recognises the locks its previous life left and takes them back at once.
+   */
+  instanceId?: string;
   random?: () => number;
 }
 
@@ -139,6 +161,8 @@ interface Job {
   force: boolean;
 }
 
+const lockNameOf = (id: string) => `certificate:${id}`;
+
 /** Revoked certificates by certificate id: `{serial, reason, at, actor}` of the last revoked version. */
 export const REVOCATION_NAMESPACE = "certificate-revocations";
 
@@ -146,10 +170,16 @@ export const REVOCATION_NAMESPACE = "certificate-revocations";
 export const NON_RETRYABLE_DELAY_MS = 60 * 60_000;
 
 export function createCertificateManager(deps: ManagerDeps): CertificateManager {
-  const { certificates, locks, kv, clock, logger, policy } = deps;
+  const { certificates, locks, kv, journal, clock, logger, policy } = deps;
   const flights = new SingleFlight<CertificateRecord>();
-  const owner = `${process.pid}-${randomUUID()}`;
-  const lockTtl = deps.lockTtlMs ?? 60_000;
+  const ownerPrefix = `${deps.instanceId ?? randomUUID()}:`;
+  const owner = `${ownerPrefix}${randomUUID()}`;
+  const lockTtl = deps.lockTtlMs ?? 15_000;
+  const lockRenew = deps.lockRenewMs ?? lockTtl / 3;
+  // locks this process holds: one owner per process, so two pieces of work here on one certificate
+  // (an order and a revocation) take turns here rather than both "holding" the storage lock
+  const localTurns = new Map<string, Promise<void>>();
+  let staleReleased: Promise<void> | undefined;
   const random = deps.random ?? Math.random;
   // Hot certificates are served from memory for a few seconds; another replica's renewal shows up once
   // the entry expires (the old certificate is still valid meanwhile).
@@ -195,19 +225,53 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
 
   /** Hold the certificate's storage lock (the one every order for it takes) while `work` runs. */
   async function withCertificateLock<T>(id: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
-    const lockName = `certificate:${id}`;
-    while (!(await locks.tryLock(lockName, owner, lockTtl, signal))) {
-      await sleep(250 + random() * 250, signal); // another replica is ordering it
-    }
-    const keepAlive = setInterval(
-      () => void locks.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
-      lockTtl / 3,
-    );
+    const lockName = lockNameOf(id);
+    const before = localTurns.get(lockName) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((r) => (done = r));
+    const turn = before.then(() => mine);
+    localTurns.set(lockName, turn);
     try {
-      return await work();
+      await waitFor(before, signal);
+      await releaseOwnStaleLocks();
+      while (!(await locks.tryLock(lockName, owner, lockTtl, signal))) {
+        await sleep(250 + random() * 250, signal); // another replica is ordering it
+      }
+      const keepAlive = setInterval(
+        () => void locks.refreshLock(lockName, owner, lockTtl).catch(() => undefined),
+        lockRenew,
+      );
+      try {
+        return await work();
+      } finally {
+        clearInterval(keepAlive);
+        await locks.unlock(lockName, owner);
+      }
     } finally {
-      clearInterval(keepAlive);
-      await locks.unlock(lockName, owner);
+      done();
+      if (localTurns.get(lockName) === turn) localTurns.delete(lockName);
+    }
+  }
+
+  /** Our previous life's locks are ours at once (no waiting for their lease to end). Once per process. */
+  function releaseOwnStaleLocks(): Promise<void> {
+    staleReleased ??= locks
+      .releaseStaleLocks(ownerPrefix, owner)
+      .then((n) => {
+        if (n > 0) logger.info({ released: n }, "took back locks left by this instance's previous run");
+      })
+      .catch(() => undefined);
+    return staleReleased;
+  }
+
+  /** The fence before a store: still ours (renewed now), else another replica has taken the work over. */
+  async function checkLockStillOurs(id: string): Promise<void> {
+    if (!(await locks.refreshLock(lockNameOf(id), owner, lockTtl))) {
+      throw new CertfleetError(
+        "lock_lost",
+        "another process took over this certificate's lock; it finishes the journaled order",
+        { status: 409 },
+      );
     }
   }
 
@@ -223,6 +287,16 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     const signal = AbortSignal.timeout(policy.issueTimeoutMs);
     return withCertificateLock(job.id, signal, async () => {
       const current = await certificates.getCertificate(job.id, signal);
+      // An order in flight for the current version (a crash, a dead replica): finish it whatever this
+      // call wanted, since the CA may already have issued it. One for an older version is stale.
+      const entry = await journal.get(job.id, signal);
+      if (entry) {
+        const issuer = deps.router.get(entry.issuerId);
+        if ((entry.replacingVersion ?? 0) === (current?.version ?? 0) && issuer) {
+          return await issue({ ...job, issuer, keyType: entry.keyType }, current, signal, entry);
+        }
+        await journal.delete(job.id);
+      }
       const stillNeeded = job.force
         ? current?.version === job.replacing?.version
         : !usable(current) || (await isRevoked(current, signal));
@@ -235,24 +309,52 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     job: Job,
     current: CertificateRecord | undefined,
     signal: AbortSignal,
+    resumed?: JournalEntry,
   ): Promise<CertificateRecord> {
     const started = clock.now();
     try {
-      let privateKeyPem: string | null = null;
-      let csrPem = job.csrPem;
       // a revoked certificate's key may be compromised: never reuse it, never name it in `replaces`
       const revoked = await isRevoked(current, signal);
-      if (!csrPem) {
-        privateKeyPem =
-          policy.reuseKey && current?.privateKeyPem && !revoked
-            ? current.privateKeyPem
-            : await generatePrivateKey(job.keyType);
-        csrPem = await createCsr(privateKeyPem, job.names);
+      let entry = resumed;
+      if (!entry) {
+        let privateKeyPem: string | null = null;
+        let csrPem = job.csrPem;
+        if (!csrPem) {
+          privateKeyPem =
+            policy.reuseKey && current?.privateKeyPem && !revoked
+              ? current.privateKeyPem
+              : await generatePrivateKey(job.keyType);
+          csrPem = await createCsr(privateKeyPem, job.names);
+        }
+        // journaled before the CA sees the CSR: whatever it issues for this key can be finished later
+        entry = await journal.begin(
+          {
+            id: job.id,
+            names: job.names,
+            issuerId: job.issuer.id,
+            keyType: job.keyType,
+            custody: job.csrPem ? "csr" : "server",
+            csrPem,
+            privateKeyPem,
+            replacingVersion: current?.version ?? null,
+            actor: job.actor,
+          },
+          signal,
+        );
       }
+      const { privateKeyPem, csrPem } = entry;
       const replaces =
         current?.ariCertId && hasRenewalInfo(job.issuer) && !revoked ? current.ariCertId : undefined;
       const issued = await job.issuer.issue(
-        { names: job.names, csrPem, keyType: job.keyType, replaces },
+        {
+          names: job.names,
+          csrPem,
+          keyType: job.keyType,
+          replaces,
+          resumeOrderUrl: entry.orderUrl ?? undefined,
+          onOrder: (orderUrl) => journal.update(job.id, { orderUrl, state: "ordered" }),
+          onFinalize: () => journal.update(job.id, { state: "finalizing" }),
+        },
         signal,
       );
       const info = parseCertificate(issued.certPem);
@@ -265,12 +367,13 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       }
       const ariWindow = renewal && { start: renewal.windowStart, end: renewal.windowEnd };
       const ariCertId = renewal?.certId ?? null;
+      await checkLockStillOurs(job.id);
       const record = await certificates.putCertificate({
         id: job.id,
         names: job.names,
         issuerId: job.issuer.id,
         keyType: job.keyType,
-        custody: job.csrPem ? "csr" : "server",
+        custody: entry.custody,
         certPem: issued.certPem,
         chainPem: issued.chainPem,
         privateKeyPem,
@@ -286,6 +389,11 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           random,
         }),
       });
+      await journal
+        .delete(job.id)
+        .catch((e: unknown) =>
+          logger.warn({ err: toCertfleetError(e).message, id: job.id }, "could not clear the journal entry"),
+        );
       recent.set(job.id, record);
       if (renewal)
         await ari
@@ -294,7 +402,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
             logger.warn({ err: toCertfleetError(e).message, id: job.id }, "could not store renewal info"),
           );
       // CSR mode: keep the caller's CSR so the scheduler can renew without the caller's key.
-      if (job.csrPem) await kv.putValue("csr", job.id, job.csrPem);
+      if (entry.custody === "csr") await kv.putValue("csr", job.id, csrPem);
       const type = current ? "certificate.renewed" : "certificate.issued";
       logger.info(
         {
@@ -319,7 +427,8 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       return record;
     } catch (e) {
       const err = toCertfleetError(e);
-      if (err.code === "aborted") throw err; // our own timeout or shutdown, not the CA's verdict
+      // our own timeout or shutdown, or another replica finishing the order: not the CA's verdict
+      if (err.code === "aborted" || err.code === "lock_lost") throw err;
       const previous = current?.lastFailure ?? (await certificates.getFailure(job.id).catch(() => undefined));
       const failureCount = (previous?.failureCount ?? 0) + 1;
       // Waiting cannot fix a non-retryable error (bad credentials, a refused name), but the config may
@@ -433,6 +542,10 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     await ari.refresh(signal).catch((e: unknown) => {
       const err = toCertfleetError(e);
       if (err.code !== "aborted") logger.warn({ err: err.message }, "renewal info refresh failed");
+    });
+    await resumeJournaled(signal).catch((e: unknown) => {
+      const err = toCertfleetError(e);
+      if (err.code !== "aborted") logger.warn({ err: err.message }, "resuming journaled orders failed");
     });
     const due = await certificates.listDueCertificates(clock.now(), 100, signal);
     for (const record of due) {
@@ -559,5 +672,52 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return waitFor(result, signal);
   }
 
-  return { obtain, renew, renewDue, revoke, running: () => flights.size };
+  async function resumeJournaled(signal?: AbortSignal): Promise<number> {
+    let started = 0;
+    for (const entry of await journal.list(signal)) {
+      if (flights.has(entry.id)) continue; // this process is on it
+      const lockName = lockNameOf(entry.id);
+      await releaseOwnStaleLocks();
+      // a free lock means nobody is on it; a held one is a live process's (or ends with its lease).
+      // Probed under another owner name: our own owner would "win" against our own running work.
+      const probe = `${owner}:probe`;
+      if (!(await locks.tryLock(lockName, probe, lockTtl, signal))) continue;
+      await locks.unlock(lockName, probe);
+      if (flights.has(entry.id)) continue;
+      const issuer = deps.router.get(entry.issuerId) ?? deps.router.select(entry.names);
+      logger.info(
+        { id: entry.id, names: entry.names, order: entry.orderUrl, state: entry.state },
+        "resuming journaled issuance",
+      );
+      started++;
+      const job: Job = {
+        id: entry.id,
+        names: entry.names,
+        keyType: entry.keyType,
+        csrPem: entry.custody === "csr" ? entry.csrPem : undefined,
+        issuer,
+        actor: entry.actor,
+        force: true,
+      };
+      void flights
+        .do(entry.id, () => run(job))
+        .catch((e: unknown) => {
+          const err = toCertfleetError(e);
+          logger.warn({ id: entry.id, code: err.code }, "journaled issuance did not finish");
+        });
+    }
+    return started;
+  }
+
+  async function drain(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (flights.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
+    }
+    if (flights.size > 0)
+      logger.warn({ running: flights.size }, "issuances still running at shutdown; journaled");
+    return flights.size;
+  }
+
+  return { obtain, renew, renewDue, revoke, running: () => flights.size, resumeJournaled, drain };
 }

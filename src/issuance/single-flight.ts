@@ -19,6 +19,10 @@ export class SingleFlight<T> {
     return waitFor(p, signal).then((value) => ({ value, shared }));
   }
 
+  has(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
   get size(): number {
     return this.inflight.size;
   }

@@ -1,9 +1,10 @@
+import type { IdentityAssignments } from "./identity-assignments.js";
 /**
  * Identity records ("agents"): who may authenticate, how, and for which names. Misses return
  * `undefined`; the unique id and binding key are enforced by the database, so concurrent creates
  * of the same identity have exactly one winner.
  */
-export interface IdentityStore {
+export interface IdentityStore extends IdentityAssignments {
   /** Throws CertfleetError `identity_conflict` (409) if the id or bindingKey already exists. */
   createIdentity(record: NewIdentity, signal?: AbortSignal): Promise<IdentityRecord>;
   getIdentity(id: string, signal?: AbortSignal): Promise<IdentityRecord | undefined>;

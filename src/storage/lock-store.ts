@@ -10,4 +10,9 @@ export interface LockStore {
   refreshLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Always runs; releasing a lock we do not hold is a no-op. */
   unlock(name: string, owner: string): Promise<void>;
+  /**
+   * Release every lock whose owner starts with `ownerPrefix` except `currentOwner`'s: a restarted
+   * process takes back, at once, the locks its previous life left behind. Returns how many.
+   */
+  releaseStaleLocks(ownerPrefix: string, currentOwner: string): Promise<number>;
 }

@@ -20,6 +20,7 @@ export interface Database {
   acme_challenges: AcmeChallengesTable;
   acme_certificates: AcmeCertificatesTable;
   acme_used_nonces: AcmeUsedNoncesTable;
+  issuance_journal: IssuanceJournalTable;
 }
 
 /** The current version of each certificate; `certificate_history` holds the versions it replaced. */
@@ -199,4 +200,23 @@ export interface AcmeCertificatesTable {
 export interface AcmeUsedNoncesTable {
   nonce: string;
   expires_at: number;
+}
+
+/** In-flight issuances (see issuance-journal.ts); the row goes once the certificate is stored. */
+export interface IssuanceJournalTable {
+  id: string;
+  /** JSON array of names. */
+  names: string;
+  issuer_id: string;
+  key_type: string;
+  custody: string;
+  csr_pem: string;
+  /** SecretBox envelope bound to the certificate id; null in CSR mode. */
+  private_key: string | null;
+  order_url: string | null;
+  state: string;
+  replacing_version: number | null;
+  actor: string | null;
+  created_at: number;
+  updated_at: number;
 }

@@ -7,6 +7,7 @@ import { createSqlCertificateStore } from "./sql/certificates.js";
 import { createSqlChallengeTokenStore } from "./sql/challenges.js";
 import type { SqlContext } from "./sql/context.js";
 import { createSqlIdentityStore } from "./sql/identities.js";
+import { createSqlIssuanceJournal } from "./sql/journal.js";
 import { createSqlKeyValueStore } from "./sql/kv.js";
 import { createSqlLockStore } from "./sql/locks.js";
 import { reencryptSecrets } from "./sql/reencrypt.js";
@@ -27,6 +28,7 @@ export function createSqlStorage(context: SqlContext): Storage {
     identities: createSqlIdentityStore(context),
     audit: createSqlAuditLog(context),
     challenges: createSqlChallengeTokenStore(context),
+    journal: createSqlIssuanceJournal(context),
 
     migrate: (signal) => migrateToLatest(context.database, context.logger, signal),
     async ping(signal) {

@@ -3,6 +3,7 @@ import type { AuditLog } from "./audit-log.js";
 import type { CertificateStore } from "./certificate-store.js";
 import type { ChallengeTokenStore } from "./challenge-token-store.js";
 import type { IdentityStore } from "./identity-store.js";
+import type { IssuanceJournal } from "./issuance-journal.js";
 import type { KeyValueStore } from "./key-value-store.js";
 import type { LockStore } from "./lock-store.js";
 
@@ -23,6 +24,8 @@ export interface Storage extends StorageAdmin {
   readonly audit: AuditLog;
   /** HTTP-01 tokens the ACME client publishes (any replica answers). */
   readonly challenges: ChallengeTokenStore;
+  /** Orders in flight (the certificate manager's), so a restart or another replica finishes them. */
+  readonly journal: IssuanceJournal;
 }
 
 /** Whole-database operations: for the composition root, the CLI and /readyz. */
@@ -45,6 +48,8 @@ export type { AcmeStore } from "./acme-store.js";
 export type { AuditEvent, AuditLog, AuditRecord } from "./audit-log.js";
 export type {
   CertificateRecord,
+  CertificateStatistics,
+  CertificateStatus,
   CertificateStore,
   CertificateSummary,
   FailureRecord,

@@ -76,6 +76,7 @@ test("the manager keeps polling renewalInfo: a certificate revoked at the CA is 
     certificates: server.storage.certificates,
     locks: server.storage.locks,
     kv: server.storage.kv,
+    journal: server.storage.journal,
     router: createIssuerRouter([client], [], client.id),
     clock,
     logger: silentLogger(),

@@ -42,7 +42,11 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 export async function startResetProxy(
   pebble: PebbleServer,
-  options: { keepAliveTimeoutMs?: number } = {},
+  options: {
+    keepAliveTimeoutMs?: number;
+    /** Hold a request this long before forwarding it (e.g. a CA slow to hand out certificates). */
+    delayMs?: (method: string, path: string) => number;
+  } = {},
 ): Promise<ResetProxy> {
   const upstream = new URL(pebble.directoryUrl);
   const upstreamAgent = new Agent({ keepAlive: true, ca: pebble.caBundlePem, maxSockets: 8 });
@@ -102,6 +106,8 @@ export async function startResetProxy(
       void (async () => {
         const body = await readBody(req);
         if (armed(method, path, "before")) return reset(req, what);
+        const delay = options.delayMs?.(method, path) ?? 0;
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
         const answer = await forward(req, body);
         if (armed(method, path, "after")) return reset(req, what);
         const headers = { ...answer.headers };

@@ -66,6 +66,7 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
       certificates: storage.certificates,
       locks: storage.locks,
       kv: storage.kv,
+      journal: storage.journal,
       router: createIssuerRouter([issuer], [], issuer.id),
       clock,
       logger: silentLogger(),

@@ -73,6 +73,7 @@ describe("manager.revoke (real SQLite, real embedded CA)", () => {
       certificates: storage.certificates,
       locks: storage.locks,
       kv: storage.kv,
+      journal: storage.journal,
       router: createIssuerRouter([issuer], [], issuer.id),
       clock: systemClock,
       logger: silentLogger(),

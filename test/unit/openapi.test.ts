@@ -8,6 +8,7 @@ import { createMetrics } from "../../src/server/metrics.js";
 import { adminRoutes } from "../../src/server/routes/admin.js";
 import { sessionRoutes } from "../../src/server/routes/session.js";
 import { caRoutes } from "../../src/server/routes/ca.js";
+import { assignedCertificateRoutes } from "../../src/server/routes/assigned-certificates.js";
 
 /** docs/openapi.yaml must list exactly the routes the app registers (the ACME server aside). */
 describe("docs/openapi.yaml", () => {
@@ -47,11 +48,19 @@ describe("docs/openapi.yaml", () => {
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),
         sessionRoutes({ authenticate: unused, sessionTokens: {} as never }),
-        caRoutes({ ca: { rootPem: "", crl: unused } }),
-        createMetrics({ storage: { listCertificates: unused }, clock: systemClock, version: "0" }).routes({
+        assignedCertificateRoutes({
+          identities: {} as never,
           authenticate: unused,
-          path: "/metrics",
+          audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),
+        caRoutes({ ca: { rootPem: "", crl: unused } }),
+        createMetrics({
+          storage: { certificateStatistics: unused },
+          clock: systemClock,
+          version: "0",
+          certificateSeries: "attention",
+          certificateSeriesLimit: 1000,
+        }).routes({ authenticate: unused, path: "/metrics" }),
       ],
     });
     // printRoutes draws a tree; rebuild full paths from the indentation

@@ -43,6 +43,20 @@ const answerSchema = z.object({
   cached: z.boolean(),
 });
 
+/** `GET /api/assigned-certificates`: names are used as directory names here, so they are checked strictly. */
+const assignedSchema = z.object({
+  certificates: z
+    .array(
+      z.object({
+        name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
+        domains: z.array(z.string().min(1).max(253)).min(1).max(100),
+        keyType: z.enum(KEY_TYPES),
+      }),
+    )
+    .max(100),
+});
+export type AssignedCertificate = z.infer<typeof assignedSchema>["certificates"][number];
+
 export interface IssuedCertificate {
   domains: string[];
   certPem: string;
@@ -64,6 +78,8 @@ export interface CertificateClient {
    * than at its next scheduler tick. Falls back to `obtain` when the server says it is not due yet.
    */
   renew(request: CertificateRequest, signal: AbortSignal): Promise<IssuedCertificate>;
+  /** `GET /api/assigned-certificates`: what the server assigns this identity (agents with no local list). */
+  assigned(signal: AbortSignal): Promise<AssignedCertificate[]>;
   /**
    * POST another JSON API of the server (e.g. /api/ssh/certificate) with the same credential handling
    * (one retry after a 401); returns the 2xx answer's text, throws the server's error otherwise.
@@ -118,15 +134,15 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     return agent;
   }
 
-  async function send(path: string, credential: Credential, body: string, signal: AbortSignal) {
+  async function send(path: string, credential: Credential, body: string | undefined, signal: AbortSignal) {
     const joined = AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
     try {
       const res = await fetch(`${deps.url}${path}`, {
-        method: "POST",
+        method: body === undefined ? "GET" : "POST",
         dispatcher: dispatcherFor(credential),
         signal: joined,
         headers: {
-          "content-type": "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
           accept: "application/json",
           "user-agent": deps.userAgent,
           ...credential.headers,
@@ -154,8 +170,8 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
     }
   }
 
-  /** POST a JSON body with a credential; a 401 refreshes the credential once. Returns the 2xx body text. */
-  async function postJson(path: string, body: string, signal: AbortSignal): Promise<string> {
+  /** Send with a credential; a 401 refreshes it once; a second 401 is an AgentAuthError; non-2xx throws. */
+  async function exchange(path: string, body: string | undefined, signal: AbortSignal) {
     const credential = await deps.credentials.get(signal);
     let res = await send(path, credential, body, signal);
     if (
@@ -176,7 +192,12 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
       });
     }
     if (res.status < 200 || res.status >= 300) throw serverError(res.status, res.text, res.retryAfter);
-    return res.text;
+    return res;
+  }
+
+  /** POST a JSON body; returns the 2xx body text. */
+  async function postJson(path: string, body: string, signal: AbortSignal): Promise<string> {
+    return (await exchange(path, body, signal)).text;
   }
 
   async function call(
@@ -189,7 +210,7 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
       ...(request.keyType ? { keyType: request.keyType } : {}),
       ...(request.csrPem ? { csr: request.csrPem } : {}),
     });
-    const res = { text: await postJson(path, body, signal) };
+    const res = await exchange(path, body, signal);
     let parsed: z.infer<typeof answerSchema>;
     try {
       parsed = answerSchema.parse(JSON.parse(res.text));
@@ -216,6 +237,21 @@ export function createCertificateClient(deps: CertificateClientDeps): Certificat
 
   return {
     obtain: (request, signal) => call("/api/certificate", request, signal),
+    async assigned(signal) {
+      const res = await exchange("/api/assigned-certificates", undefined, signal);
+      try {
+        return assignedSchema.parse(JSON.parse(res.text)).certificates;
+      } catch (e) {
+        throw new UpstreamError(
+          "server_answer_invalid",
+          "the server's list of assigned certificates is invalid",
+          {
+            internal: errorText(e).slice(0, 500),
+            retryable: false,
+          },
+        );
+      }
+    },
     post: (path, body, signal) => postJson(path, JSON.stringify(body), signal),
     async renew(request, signal) {
       try {

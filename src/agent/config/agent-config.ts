@@ -69,24 +69,51 @@ const certificateEntry = z.strictObject({
 });
 
 export const agentConfigSchema = z.strictObject({
-  api: z.strictObject({
-    url: z.url().describe("the certfleet server, e.g. https://certfleet.example.com:8443"),
-    uuid: identityUuid
-      .optional()
-      .describe("identity UUID for the methods that keep it here (see the UUID table)"),
-    ca_bundle: nonEmpty
-      .optional()
-      .describe("PEM bundle trusted for the server's TLS, besides the system roots"),
-    timeout: duration
-      .default("5m")
-      .describe("longest wait for one answer (a first issuance can take a minute)"),
-  }),
+  api: z
+    .strictObject({
+      url: z
+        .url()
+        .optional()
+        .describe(
+          "the certfleet server, e.g. https://certfleet.example.com:8443 (default $CERTFLEET_URL, then https://certfleet:8443)",
+        ),
+      uuid: identityUuid
+        .optional()
+        .describe("identity UUID for the methods that keep it here (see the UUID table)"),
+      ca_bundle: nonEmpty
+        .optional()
+        .describe("PEM bundle trusted for the server's TLS, besides the system roots"),
+      timeout: duration
+        .default("5m")
+        .describe("longest wait for one answer (a first issuance can take a minute)"),
+    })
+    .prefault({}),
   auth: authSchema,
-  state_dir: nonEmpty.default("/var/lib/certfleet-agent").describe("where installed generations live"),
+  state_dir: nonEmpty
+    .optional()
+    .describe(
+      "where installed generations live (default $CERTFLEET_STATE_DIR, then /var/lib/certfleet-agent)",
+    ),
   certificates: z
     .array(certificateEntry)
     .default([])
-    .describe("what to keep installed (the daemon needs at least one)"),
+    .describe("what to keep installed; omitted = the certificates the server assigns this identity"),
+  defaults: z
+    .strictObject({
+      dir: nonEmpty
+        .optional()
+        .describe(
+          "assigned certificates go to <dir>/<name>/{cert,chain,fullchain,key}.pem (default $CERTFLEET_CERTS_DIR, then /etc/certfleet/certs)",
+        ),
+      owner: owner.optional(),
+      group: owner.optional(),
+      mode: fileMode.default("0644"),
+      key_mode: fileMode.default("0600"),
+      reload: nonEmpty.optional().describe("shell command run after an assigned certificate's files changed"),
+      reload_timeout: duration.default("60s"),
+    })
+    .prefault({})
+    .describe("how server-assigned certificates are installed (used when there is no certificates list)"),
   traefik: z
     .strictObject({
       path: nonEmpty.describe("Traefik dynamic-configuration file listing the installed certificates"),

@@ -34,6 +34,24 @@ export interface ResolvedCertificate {
   reloadTimeoutMs: number;
 }
 
+/** How server-assigned certificates are installed (the `defaults:` block, resolved). */
+export interface AssignedDefaults {
+  dir: string;
+  owner: string | number | undefined;
+  group: string | number | undefined;
+  mode: number;
+  keyMode: number;
+  reload: string | undefined;
+  reloadTimeoutMs: number;
+}
+
+/** Documented defaults for a config that names no server, state directory or install directory. */
+export const AGENT_DEFAULTS = {
+  url: "https://certfleet:8443",
+  stateDir: "/var/lib/certfleet-agent",
+  certsDir: "/etc/certfleet/certs",
+} as const;
+
 export interface ResolvedAgentConfig {
   /** Directory of the config file; relative paths were resolved against it. */
   baseDir: string;
@@ -44,6 +62,8 @@ export interface ResolvedAgentConfig {
   identityUuid: string | undefined;
   stateDir: string;
   certificates: ResolvedCertificate[];
+  /** Set when there is no `certificates` list: install what the server assigns, this way. */
+  assigned: AssignedDefaults | undefined;
   traefik: { path: string; mode: number } | undefined;
   renew: { jitterMs: number; maxIntervalMs: number };
   logLevel: AgentConfigFile["log_level"];
@@ -78,10 +98,14 @@ export function parseAgentConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: 
     issues.push(...zodIssues(result.error).filter((i) => !explained.has(i.path)));
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);
-  return resolveAgentConfig(result.data, baseDir);
+  return resolveAgentConfig(result.data, baseDir, env);
 }
 
-function resolveAgentConfig(file: AgentConfigFile, baseDir: string): ResolvedAgentConfig {
+function resolveAgentConfig(
+  file: AgentConfigFile,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+): ResolvedAgentConfig {
   const issues: { path: string; message: string }[] = [];
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const absOpt = (p: string | undefined) => (p === undefined ? undefined : abs(p));
@@ -154,21 +178,40 @@ function resolveAgentConfig(file: AgentConfigFile, baseDir: string): ResolvedAge
     issues.push({ path: "auth.api_key", message: "set exactly one of api_key or api_key_file" });
   }
   if (issues.length > 0) throw new ConfigError(issues);
+  const fromEnv = (name: string) => (env[name] ? env[name] : undefined);
+  const url = file.api.url ?? fromEnv("CERTFLEET_URL") ?? AGENT_DEFAULTS.url;
+  if (!/^https?:\/\/[^/]/.test(url))
+    issues.push({ path: "api.url", message: `$CERTFLEET_URL must be an http(s) URL, got "${url}"` });
+  const d = file.defaults;
+  const assigned: AssignedDefaults | undefined =
+    certificates.length > 0
+      ? undefined
+      : {
+          dir: abs(d.dir ?? fromEnv("CERTFLEET_CERTS_DIR") ?? AGENT_DEFAULTS.certsDir),
+          owner: d.owner,
+          group: d.group,
+          mode: mode(d.mode),
+          keyMode: mode(d.key_mode),
+          reload: d.reload,
+          reloadTimeoutMs: parseDuration(d.reload_timeout),
+        };
+  if (issues.length > 0) throw new ConfigError(issues);
   const placement = UUID_PLACEMENT[auth.method];
   const identityUuid = placement.field === "auth.uuid" ? (auth as { uuid?: string }).uuid : file.api.uuid;
 
   return {
     baseDir,
     api: {
-      url: file.api.url.replace(/\/+$/, ""),
+      url: url.replace(/\/+$/, ""),
       uuid: file.api.uuid,
       caBundle: absOpt(file.api.ca_bundle),
       timeoutMs: parseDuration(file.api.timeout),
     },
     auth,
     identityUuid,
-    stateDir: abs(file.state_dir),
+    stateDir: abs(file.state_dir ?? fromEnv("CERTFLEET_STATE_DIR") ?? AGENT_DEFAULTS.stateDir),
     certificates,
+    assigned,
     traefik: file.traefik && { path: abs(file.traefik.path), mode: mode(file.traefik.mode) },
     renew: {
       jitterMs: parseDuration(file.renew.jitter),
@@ -197,4 +240,36 @@ function resolveAuthPaths(auth: AuthConfig, abs: (p: string) => string): AuthCon
     default:
       return auth;
   }
+}
+
+/**
+ * A server-assigned certificate as a local entry: files under `<dir>/<name>/` (cert.pem, chain.pem,
+ * fullchain.pem, key.pem), the key from the server, modes / owner / reload from `defaults:`. The name
+ * comes from the server and was checked (`[a-z0-9][a-z0-9._-]*`), so it cannot leave `dir`.
+ */
+export function assignedCertificate(
+  entry: { name: string; domains: string[]; keyType: KeyType },
+  defaults: AssignedDefaults,
+): ResolvedCertificate {
+  const dir = resolve(defaults.dir, entry.name);
+  return {
+    name: entry.name,
+    domains: normalizeNames(entry.domains),
+    keyType: entry.keyType,
+    keyCustody: "server",
+    outputs: {
+      pem: {
+        cert: resolve(dir, "cert.pem"),
+        chain: resolve(dir, "chain.pem"),
+        fullchain: resolve(dir, "fullchain.pem"),
+        key: resolve(dir, "key.pem"),
+      },
+    },
+    owner: defaults.owner,
+    group: defaults.group,
+    mode: defaults.mode,
+    keyMode: defaults.keyMode,
+    reload: defaults.reload,
+    reloadTimeoutMs: defaults.reloadTimeoutMs,
+  };
 }

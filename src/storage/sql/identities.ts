@@ -1,11 +1,14 @@
 import { CertfleetError, throwIfAborted } from "../../core/errors.js";
 import { isUniqueViolation } from "../dialect.js";
+import { createIdentityAssignments } from "../identity-assignments.js";
 import type { IdentityStore } from "../identity-store.js";
 import { identityPatchRow, identityRow, toIdentityRecord } from "../rows.js";
 import type { SqlContext } from "./context.js";
 
 export function createSqlIdentityStore({ db, clock }: SqlContext): IdentityStore {
+  const assignments = createIdentityAssignments(db, () => clock.now());
   return {
+    ...assignments,
     async createIdentity(record, signal) {
       throwIfAborted(signal);
       const row = await identityConflictAsError(() =>
@@ -56,6 +59,7 @@ export function createSqlIdentityStore({ db, clock }: SqlContext): IdentityStore
     async deleteIdentity(id, signal) {
       throwIfAborted(signal);
       const result = await db.deleteFrom("identities").where("id", "=", id).executeTakeFirst();
+      await assignments.replaceAssignments(id, []);
       return result.numDeletedRows > 0n;
     },
   };

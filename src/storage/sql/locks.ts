@@ -40,5 +40,17 @@ export function createSqlLockStore({ db, clock }: SqlContext): LockStore {
     async unlock(name, owner) {
       await db.deleteFrom("locks").where("name", "=", name).where("owner", "=", owner).execute();
     },
+
+    async releaseStaleLocks(ownerPrefix, currentOwner) {
+      // a prefix compare, not LIKE: the prefix is data, its `%` or `_` must not act as wildcards
+      const result = await db
+        .deleteFrom("locks")
+        .where((eb) =>
+          eb(eb.fn("substr", ["owner", eb.val(1), eb.val(ownerPrefix.length)]), "=", ownerPrefix),
+        )
+        .where("owner", "!=", currentOwner)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
   };
 }
