@@ -199,7 +199,13 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     }
     const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
     const metrics = config.metrics.enabled
-      ? createMetrics({ storage: storage.certificates, clock, version: VERSION })
+      ? createMetrics({
+          storage: storage.certificates,
+          clock,
+          version: VERSION,
+          certificateSeries: config.metrics.certificateSeries,
+          certificateSeriesLimit: config.metrics.certificateSeriesLimit,
+        })
       : undefined;
     const sink = createAuditSink(storage.audit, logger);
     closers.unshift(() => sink.flush());

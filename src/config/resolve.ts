@@ -83,7 +83,13 @@ export interface ResolvedConfig {
   acmeServer: AcmeServerConfig;
   /** The SSH CA; undefined when ssh.enabled is false. */
   ssh: SshCaOptions | undefined;
-  metrics: { enabled: boolean; path: string; token?: string };
+  metrics: {
+    enabled: boolean;
+    path: string;
+    token?: string;
+    certificateSeries: "attention" | "all";
+    certificateSeriesLimit: number;
+  };
   logLevel: string;
   logFormat: LogFormat;
   /** Settings that load but deserve a start-up warning (each names its key). */

@@ -446,6 +446,19 @@ export const configSchema = z.strictObject({
         .min(16)
         .optional()
         .describe("scrape token, sent as `Authorization: Bearer`; without one an admin credential is needed"),
+      certificateSeries: z
+        .enum(["attention", "all"])
+        .default("attention")
+        .describe(
+          "which certificates get per-certificate series: `attention` (failing or inside the renewal window) or `all`",
+        ),
+      certificateSeriesLimit: z
+        .number()
+        .int()
+        .min(0)
+        .max(100_000)
+        .default(1000)
+        .describe("at most this many certificates get per-certificate series, soonest expiry first"),
     })
     .prefault({}),
   logging: z

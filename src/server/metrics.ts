@@ -3,7 +3,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { constantTimeEqual } from "../auth/secrets.js";
 import type { Clock } from "../core/clock.js";
 import { ForbiddenError } from "../core/errors.js";
-import type { AuditEvent, CertificateStore, CertificateSummary } from "../storage/storage.js";
+import type {
+  AuditEvent,
+  CertificateStatistics,
+  CertificateStore,
+  CertificateSummary,
+} from "../storage/storage.js";
 import { authRequestOf, requestSignal, type Authenticate } from "./auth-hook.js";
 
 /**
@@ -37,14 +42,19 @@ export interface Metrics {
   }): (app: FastifyInstance) => Promise<void>;
 }
 
-const CERTIFICATE_LABELS = ["id", "name", "issuer"] as const;
-/** Scrapes within this long share one storage query. */
+/** Scrapes within this long share one storage query and one rendering. */
 const SNAPSHOT_TTL_MS = 5_000;
+/** Upper bounds of the time-to-expiry histogram, seconds (0: expired). */
+const EXPIRY_BUCKETS_S = [0, 1, 3, 7, 14, 30, 60, 90, 180, 365].map((d) => d * 86_400);
 
 export function createMetrics(deps: {
-  storage: Pick<CertificateStore, "listCertificates">;
+  storage: Pick<CertificateStore, "certificateStatistics">;
   clock: Clock;
   version: string;
+  /** At most this many certificates get per-certificate series (metrics.certificateSeriesLimit). */
+  certificateSeriesLimit: number;
+  /** "attention": only failing certificates and those inside their renewal window; "all": every one. */
+  certificateSeries: "attention" | "all";
 }): Metrics {
   const registry = new Registry();
   // standard names (process_*, nodejs_*), so the usual Node.js dashboards work unchanged
@@ -77,49 +87,27 @@ export function createMetrics(deps: {
     registers: [registry],
   });
 
-  let snapshot: { at: number; rows: Promise<CertificateSummary[]> } | undefined;
-  function certificates(): Promise<CertificateSummary[]> {
-    const now = deps.clock.now().getTime();
-    if (!snapshot || now - snapshot.at > SNAPSHOT_TTL_MS) {
-      const rows = deps.storage.listCertificates(AbortSignal.timeout(10_000));
-      snapshot = { at: now, rows };
-      rows.catch(() => (snapshot = undefined)); // a failed query is not cached
+  /** The certificate section, rendered once per SNAPSHOT_TTL_MS however many scrapers ask. */
+  let snapshot: { at: number; text: Promise<string> } | undefined;
+  function certificateSection(): Promise<string> {
+    const now = deps.clock.now();
+    if (!snapshot || now.getTime() - snapshot.at > SNAPSHOT_TTL_MS) {
+      const text = deps.storage
+        .certificateStatistics(
+          {
+            at: now,
+            expiryBucketsMs: EXPIRY_BUCKETS_S.map((s) => s * 1000),
+            attentionLimit: deps.certificateSeriesLimit,
+            allCertificates: deps.certificateSeries === "all",
+          },
+          AbortSignal.timeout(10_000),
+        )
+        .then((stats) => renderCertificateSection(stats));
+      snapshot = { at: now.getTime(), text };
+      text.catch(() => (snapshot = undefined)); // a failed query is not cached
     }
-    return snapshot.rows;
+    return snapshot.text;
   }
-  const labels = (c: CertificateSummary) => ({ id: c.id, name: c.names[0] ?? "", issuer: c.issuerId });
-  const perCertificate = (name: string, help: string, value: (c: CertificateSummary) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: CERTIFICATE_LABELS,
-      registers: [registry],
-      async collect() {
-        const rows = await certificates();
-        this.reset(); // certificates deleted since the last scrape disappear
-        for (const c of rows) this.set(labels(c), value(c));
-      },
-    });
-  perCertificate(
-    "certfleet_certificate_expiry_timestamp_seconds",
-    "When the current certificate expires (notAfter), seconds since the epoch",
-    (c) => c.notAfter.getTime() / 1000,
-  );
-  perCertificate(
-    "certfleet_certificate_renewal_timestamp_seconds",
-    "When the scheduler will renew the certificate, seconds since the epoch",
-    (c) => c.renewAt.getTime() / 1000,
-  );
-  perCertificate(
-    "certfleet_certificate_lifetime_seconds",
-    "Validity period of the current certificate (notAfter - notBefore), for alerts relative to it",
-    (c) => (c.notAfter.getTime() - c.notBefore.getTime()) / 1000,
-  );
-  perCertificate(
-    "certfleet_certificate_consecutive_failures",
-    "Failed issuance attempts since the last success (0 when healthy)",
-    (c) => c.lastFailure?.failureCount ?? 0,
-  );
 
   return {
     registry,
@@ -149,7 +137,8 @@ export function createMetrics(deps: {
               );
             }
           }
-          const body = await registry.metrics();
+          const [process, certificates] = await Promise.all([registry.metrics(), certificateSection()]);
+          const body = process + certificates;
           return reply
             .header("content-type", registry.contentType)
             .header("cache-control", "no-store")
@@ -158,4 +147,95 @@ export function createMetrics(deps: {
       };
     },
   };
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+const labelText = (labels: Record<string, string>) =>
+  `{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(",")}}`;
+
+/** Prometheus text for the certificate series: aggregates for all, per-certificate for the capped few. */
+export function renderCertificateSection(
+  stats: CertificateStatistics,
+  expiryBucketsMs: readonly number[] = EXPIRY_BUCKETS_S.map((s) => s * 1000),
+): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string) =>
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+
+  family(
+    "certfleet_certificates",
+    "gauge",
+    "Stored certificates by issuer and status (valid, renewal_due, failing, expired)",
+  );
+  for (const g of stats.groups)
+    out.push(`certfleet_certificates${labelText({ issuer: g.issuerId, status: g.status })} ${g.count}`);
+
+  const byIssuer = new Map<string, CertificateStatistics["groups"]>();
+  for (const g of stats.groups) byIssuer.set(g.issuerId, [...(byIssuer.get(g.issuerId) ?? []), g]);
+
+  family(
+    "certfleet_certificate_earliest_expiry_timestamp_seconds",
+    "gauge",
+    "The soonest notAfter among the issuer's certificates, seconds since the epoch",
+  );
+  for (const [issuer, groups] of byIssuer) {
+    const earliest = Math.min(...groups.map((g) => g.earliestNotAfter.getTime()));
+    out.push(
+      `certfleet_certificate_earliest_expiry_timestamp_seconds${labelText({ issuer })} ${earliest / 1000}`,
+    );
+  }
+
+  const histogram = "certfleet_certificate_time_to_expiry_seconds";
+  family(histogram, "histogram", "Time left until notAfter at scrape time, by issuer (le=0: expired)");
+  for (const [issuer, groups] of byIssuer) {
+    const count = groups.reduce((n, g) => n + g.count, 0);
+    expiryBucketsMs.forEach((le, i) => {
+      const inBucket = groups.reduce((n, g) => n + (g.bucketCounts[i] ?? 0), 0);
+      out.push(`${histogram}_bucket${labelText({ issuer, le: String(le / 1000) })} ${inBucket}`);
+    });
+    out.push(`${histogram}_bucket${labelText({ issuer, le: "+Inf" })} ${count}`);
+    const sum = groups.reduce((n, g) => n + g.sumTimeToExpiryMs, 0) / 1000;
+    out.push(
+      `${histogram}_sum${labelText({ issuer })} ${sum}`,
+      `${histogram}_count${labelText({ issuer })} ${count}`,
+    );
+  }
+
+  family(
+    "certfleet_certificate_series_omitted",
+    "gauge",
+    "Certificates needing attention left without per-certificate series by metrics.certificateSeriesLimit",
+  );
+  out.push(`certfleet_certificate_series_omitted ${stats.attentionOmitted}`);
+
+  const perCertificate: [string, string, (c: CertificateSummary) => number][] = [
+    [
+      "certfleet_certificate_expiry_timestamp_seconds",
+      "When the current certificate expires (notAfter), seconds since the epoch",
+      (c) => c.notAfter.getTime() / 1000,
+    ],
+    [
+      "certfleet_certificate_renewal_timestamp_seconds",
+      "When the scheduler will renew the certificate, seconds since the epoch",
+      (c) => c.renewAt.getTime() / 1000,
+    ],
+    [
+      "certfleet_certificate_lifetime_seconds",
+      "Validity period of the current certificate (notAfter - notBefore), for alerts relative to it",
+      (c) => (c.notAfter.getTime() - c.notBefore.getTime()) / 1000,
+    ],
+    [
+      "certfleet_certificate_consecutive_failures",
+      "Failed issuance attempts since the last success (0 when healthy)",
+      (c) => c.lastFailure?.failureCount ?? 0,
+    ],
+  ];
+  for (const [name, help, value] of perCertificate) {
+    family(name, "gauge", `${help}; only certificates that are failing or inside their renewal window`);
+    for (const c of stats.attention)
+      out.push(`${name}${labelText({ id: c.id, name: c.names[0] ?? "", issuer: c.issuerId })} ${value(c)}`);
+  }
+  return out.join("\n") + "\n";
 }

@@ -37,6 +37,42 @@ export interface CertificateStore {
   getFailure(id: string, signal?: AbortSignal): Promise<FailureRecord | undefined>;
   /** Previous versions, newest first. */
   listCertificateHistory(id: string, signal?: AbortSignal): Promise<CertificateRecord[]>;
+  /**
+   * Fleet-wide numbers for /metrics, computed by the database without reading any PEM: counts by
+   * issuer and status, time-to-expiry buckets and the earliest expiry per group, plus at most
+   * `attentionLimit` certificates that need attention (failing, or `renewAt` at or before `at`),
+   * soonest expiry first. Cost is one aggregate query and one bounded query, whatever the fleet size.
+   */
+  certificateStatistics(query: StatisticsQuery, signal?: AbortSignal): Promise<CertificateStatistics>;
+}
+
+export interface StatisticsQuery {
+  at: Date;
+  /** Upper bounds (ms from `at`, ascending) of the cumulative time-to-expiry buckets. */
+  expiryBucketsMs: readonly number[];
+  attentionLimit: number;
+  /** Every certificate is "of interest", not only those needing attention (small fleets). */
+  allCertificates?: boolean;
+}
+
+/** `expired`: notAfter passed; `failing`: last attempt failed; `renewal_due`: past renewAt; else `valid`. */
+export type CertificateStatus = "expired" | "failing" | "renewal_due" | "valid";
+
+export interface CertificateStatistics {
+  groups: {
+    issuerId: string;
+    status: CertificateStatus;
+    count: number;
+    earliestNotAfter: Date;
+    /** Sum over the group of (notAfter − at), ms (negative for expired ones). */
+    sumTimeToExpiryMs: number;
+    /** Cumulative counts per `expiryBucketsMs` bound: notAfter − at ≤ bound. */
+    bucketCounts: number[];
+  }[];
+  /** Certificates needing attention (or all, see `allCertificates`), soonest expiry first, capped. */
+  attention: CertificateSummary[];
+  /** How many certificates needed attention beyond the cap. */
+  attentionOmitted: number;
 }
 
 export type KeyCustody = "server" | "csr";

@@ -48,6 +48,8 @@ export type { AcmeStore } from "./acme-store.js";
 export type { AuditEvent, AuditLog, AuditRecord } from "./audit-log.js";
 export type {
   CertificateRecord,
+  CertificateStatistics,
+  CertificateStatus,
   CertificateStore,
   CertificateSummary,
   FailureRecord,

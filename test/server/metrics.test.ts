@@ -143,14 +143,17 @@ describe("metrics", () => {
     // metrics of stored certificates are cached for a few seconds; wait that out
     await new Promise((r) => setTimeout(r, 5_200));
     const after = await scrape();
-    const labels = { name: "web.metrics.example.com", issuer: "embedded" };
-    expect(sample(after.text, "certfleet_certificate_expiry_timestamp_seconds", labels)).toBe(
-      new Date(cert.notAfter).getTime() / 1000,
-    );
-    expect(sample(after.text, "certfleet_certificate_renewal_timestamp_seconds", labels)).toBe(
-      new Date(cert.renewAt).getTime() / 1000,
-    );
-    expect(sample(after.text, "certfleet_certificate_consecutive_failures", labels)).toBe(0);
+    // a fresh certificate counts in the aggregates; it gets no series of its own until it needs attention
+    expect(sample(after.text, "certfleet_certificates", { issuer: "embedded", status: "valid" })).toBe(1);
+    expect(
+      sample(after.text, "certfleet_certificate_earliest_expiry_timestamp_seconds", { issuer: "embedded" }),
+    ).toBe(new Date(cert.notAfter).getTime() / 1000);
+    expect(
+      sample(after.text, "certfleet_certificate_time_to_expiry_seconds_count", { issuer: "embedded" }),
+    ).toBe(1);
+    expect(after.text).toMatch(/^# TYPE certfleet_certificate_expiry_timestamp_seconds gauge$/m);
+    expect(sample(after.text, "certfleet_certificate_expiry_timestamp_seconds")).toBeUndefined();
+    expect(new Date(cert.renewAt).getTime()).toBeGreaterThan(Date.now());
     expect(
       sample(after.text, "certfleet_events_total", { type: "certificate.issued", outcome: "success" }),
     ).toBe(issuedBefore + 1);

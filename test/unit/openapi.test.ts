@@ -54,10 +54,13 @@ describe("docs/openapi.yaml", () => {
           audit: Object.assign(async () => undefined, { flush: async () => undefined }),
         }),
         caRoutes({ ca: { rootPem: "", crl: unused } }),
-        createMetrics({ storage: { listCertificates: unused }, clock: systemClock, version: "0" }).routes({
-          authenticate: unused,
-          path: "/metrics",
-        }),
+        createMetrics({
+          storage: { certificateStatistics: unused },
+          clock: systemClock,
+          version: "0",
+          certificateSeries: "attention",
+          certificateSeriesLimit: 1000,
+        }).routes({ authenticate: unused, path: "/metrics" }),
       ],
     });
     // printRoutes draws a tree; rebuild full paths from the indentation

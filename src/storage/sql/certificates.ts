@@ -1,5 +1,6 @@
+import { sql } from "kysely";
 import { throwIfAborted } from "../../core/errors.js";
-import type { CertificateStore } from "../certificate-store.js";
+import type { CertificateStatus, CertificateStore } from "../certificate-store.js";
 import {
   CERTIFICATE_COLUMNS,
   CERTIFICATE_SUMMARY_COLUMNS,
@@ -201,6 +202,62 @@ export function createSqlCertificateStore({ database, db, box, clock }: SqlConte
         .orderBy("version", "desc")
         .execute();
       return rows.map((row) => toRecord(row, null));
+    },
+
+    async certificateStatistics(query, signal) {
+      throwIfAborted(signal);
+      const t = query.at.getTime();
+      const status = sql<CertificateStatus>`case when c.not_after <= ${t} then 'expired' when f.failure_count > 0 then 'failing' when c.renew_at <= ${t} then 'renewal_due' else 'valid' end`;
+      // status is computed once in a subquery: PostgreSQL would not match a parameterised CASE in
+      // GROUP BY with the one in SELECT
+      const classified = db
+        .selectFrom("certificates as c")
+        .leftJoin("certificate_failures as f", "f.id", "c.id")
+        .select(["c.issuer_id", "c.not_after", status.as("status")])
+        .as("s");
+      const groups = await db
+        .selectFrom(classified)
+        .select([
+          "s.issuer_id",
+          "s.status",
+          sql<string | number>`count(*)`.as("count"),
+          sql<string | number>`min(s.not_after)`.as("earliest"),
+          sql<string | number>`sum(s.not_after - ${t})`.as("sum_ms"),
+          ...query.expiryBucketsMs.map((b, i) =>
+            sql<string | number>`sum(case when s.not_after <= ${t + b} then 1 else 0 end)`.as(`b${i}`),
+          ),
+        ])
+        .groupBy(["s.issuer_id", "s.status"])
+        .orderBy("s.issuer_id")
+        .execute();
+
+      const needsAttention = currentCertificates().where((eb) =>
+        eb.or([eb("c.renew_at", "<=", t), eb("f.failure_count", ">", 0)]),
+      );
+      const rows = await (query.allCertificates ? currentCertificates() : needsAttention)
+        .select(CERTIFICATE_SUMMARY_COLUMNS.map((c) => `c.${c}` as const))
+        .orderBy("c.not_after")
+        .orderBy("c.id")
+        .limit(sqlLimit(query.attentionLimit))
+        .execute();
+      const total = groups
+        .filter((g) => query.allCertificates || g.status !== "valid")
+        .reduce((n, g) => n + Number(g.count), 0);
+      return {
+        groups: groups.map((g) => {
+          const row = g as unknown as Record<string, string | number>;
+          return {
+            issuerId: g.issuer_id,
+            status: g.status,
+            count: Number(g.count),
+            earliestNotAfter: new Date(Number(g.earliest)),
+            sumTimeToExpiryMs: Number(g.sum_ms),
+            bucketCounts: query.expiryBucketsMs.map((_, i) => Number(row[`b${i}`])),
+          };
+        }),
+        attention: rows.map((row) => toCertificateSummary(row, row)),
+        attentionOmitted: Math.max(0, total - rows.length),
+      };
     },
   };
 }
