@@ -45,6 +45,7 @@ import { createNotifier } from "./notifications/notifier.js";
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
 import { adminRoutes } from "./server/routes/admin.js";
+import { createInventory } from "./issuance/inventory.js";
 import { dashboardRoutes } from "./server/dashboard/dashboard-routes.js";
 import { sessionRoutes } from "./server/routes/session.js";
 import { assignedCertificateRoutes } from "./server/routes/assigned-certificates.js";
@@ -418,7 +419,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
           : []),
         adminRoutes({
           identities: storage.identities,
-          certificates: storage.certificates,
+          inventory: createInventory({ certificates: storage.certificates, kv: storage.kv, clock }),
           auditLog: storage.audit,
           kv: storage.kv,
           authenticate,

@@ -84,6 +84,8 @@ export interface ObtainRequest {
   csrPem?: string;
   /** Who asked, for the audit log. */
   actor?: string | null;
+  /** Who the certificate is for, in the inventory (`identity:<id>`, `acme:<profile>:<account>`). */
+  owner?: string | null;
 }
 
 export interface ObtainResult {
@@ -155,6 +157,7 @@ interface Job {
   csrPem?: string;
   issuer: Issuer;
   actor: string | null;
+  owner: string | null;
   /** Renewal: the record being replaced. */
   replacing?: CertificateRecord;
   /** Issue even if a stored certificate looks fine (forced renewal). */
@@ -213,6 +216,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       csrPem: request.csrPem,
       issuer: deps.router.select(request.names),
       actor: request.actor ?? null,
+      owner: request.owner ?? null,
     };
   }
 
@@ -381,6 +385,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         notAfter: info.notAfter,
         serial: info.serial,
         ariCertId,
+        owner: job.owner ?? current?.owner ?? null,
         renewAt: computeRenewAt(policy, {
           notBefore: info.notBefore,
           notAfter: info.notAfter,
@@ -437,13 +442,22 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const delay = isRetryable(err) ? backoff : Math.max(backoff, NON_RETRYABLE_DELAY_MS);
       const nextAttemptAt = new Date(clock.now().getTime() + delay);
       await certificates
-        .recordFailure(job.id, {
-          code: err.code,
-          message: err.message,
-          at: clock.now(),
-          failureCount,
-          nextAttemptAt,
-        })
+        .recordFailure(
+          job.id,
+          {
+            code: err.code,
+            message: err.message,
+            at: clock.now(),
+            failureCount,
+            nextAttemptAt,
+          },
+          undefined,
+          {
+            names: job.names,
+            issuerId: job.issuer.id,
+            owner: job.owner ?? current?.owner ?? null,
+          },
+        )
         .catch((se: unknown) =>
           logger.error({ err: toCertfleetError(se).message, id: job.id }, "could not record failure"),
         );
@@ -562,6 +576,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           csrPem,
           issuer,
           actor: null,
+          owner: record.owner,
           replacing: record,
           force: true,
         };
@@ -659,6 +674,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
           csrPem,
           issuer: deps.router.get(current.issuerId) ?? deps.router.select(current.names),
           actor: options.actor,
+          owner: current.owner,
           replacing: current,
           force: true,
         },
@@ -697,6 +713,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         csrPem: entry.custody === "csr" ? entry.csrPem : undefined,
         issuer,
         actor: entry.actor,
+        owner: null, // the stored row (or failure) keeps the owner of the first attempt
         force: true,
       };
       void flights

@@ -21,8 +21,18 @@ export interface CertificateStore {
    * certificate was replaced meanwhile, so a late answer never reschedules the newer certificate.
    */
   rescheduleRenewal(id: string, version: number, renewAt: Date, signal?: AbortSignal): Promise<boolean>;
-  /** Record the last failure on a certificate (or a pending request that has no certificate yet). */
-  recordFailure(id: string, failure: FailureRecord, signal?: AbortSignal): Promise<void>;
+  /**
+   * Record the last failure on a certificate (or a request that has no certificate yet: `requested`
+   * names what was asked for, so it is listed from its first attempt).
+   */
+  recordFailure(
+    id: string,
+    failure: FailureRecord,
+    signal?: AbortSignal,
+    requested?: RequestedCertificate,
+  ): Promise<void>;
+  /** Requests that failed before any certificate was stored for them (never issued), by id. */
+  listUnissued(signal?: AbortSignal): Promise<UnissuedCertificate[]>;
   /** The last recorded failure for an id (with or without a certificate yet), or undefined. */
   getFailure(id: string, signal?: AbortSignal): Promise<FailureRecord | undefined>;
   /** Previous versions, newest first. */
@@ -89,6 +99,20 @@ export interface NewCertificate {
   ariCertId: string | null;
   /** When the scheduler should renew it. */
   renewAt: Date;
+  /** Who it was issued to: `identity:<id>`, `acme:<profile>:<account>`, `eab:<kid>`; null if unknown. */
+  owner?: string | null;
+}
+
+/** What a failed first attempt asked for. */
+export interface RequestedCertificate {
+  names: string[];
+  issuerId: string;
+  owner: string | null;
+}
+
+export interface UnissuedCertificate extends RequestedCertificate {
+  id: string;
+  lastFailure: FailureRecord;
 }
 
 export interface FailureRecord {
@@ -105,6 +129,7 @@ export interface CertificateRecord extends NewCertificate {
   updatedAt: Date;
   /** Increments on every putCertificate. */
   version: number;
+  owner: string | null;
   lastFailure: FailureRecord | null;
 }
 

@@ -28,6 +28,7 @@ export const CERTIFICATE_SUMMARY_COLUMNS = [
   "serial",
   "ari_cert_id",
   "renew_at",
+  "owner",
   "version",
   "created_at",
   "updated_at",
@@ -68,6 +69,7 @@ export function certificateRow(
     serial: record.serial,
     ari_cert_id: record.ariCertId,
     renew_at: record.renewAt.getTime(),
+    owner: record.owner ?? null,
   };
 }
 
@@ -86,6 +88,7 @@ export function toCertificateSummary(
     serial: row.serial,
     ariCertId: row.ari_cert_id,
     renewAt: new Date(row.renew_at),
+    owner: row.owner,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     version: row.version,

@@ -40,6 +40,8 @@ export interface CertificatesTable {
   serial: string;
   ari_cert_id: string | null;
   renew_at: number;
+  /** Who the certificate was issued to (an identity, an ACME account); null when unknown. */
+  owner: string | null;
   version: number;
   created_at: number;
   updated_at: number;
@@ -53,6 +55,10 @@ export interface CertificateFailuresTable {
   at: number;
   failure_count: number;
   next_attempt_at: number | null;
+  /** What was requested (JSON names, issuer, owner): lists a certificate that was never issued. */
+  names: string | null;
+  issuer_id: string | null;
+  owner: string | null;
 }
 
 export interface KvTable {

@@ -55,6 +55,8 @@ export type {
   FailureRecord,
   KeyCustody,
   NewCertificate,
+  RequestedCertificate,
+  UnissuedCertificate,
 } from "./certificate-store.js";
 export type { ChallengeTokenStore } from "./challenge-token-store.js";
 export type { IdentityPatch, IdentityRecord, IdentityStore, NewIdentity } from "./identity-store.js";

@@ -114,7 +114,7 @@ export async function startCertfleet(
     post: (path, body, o) => call("POST", path, body, o),
     get: (path) => call("GET", path),
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
         const exited = new Promise((r) => child.once("exit", r));
         const t = setTimeout(() => child.kill("SIGKILL"), 5000);

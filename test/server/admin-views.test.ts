@@ -90,16 +90,22 @@ describe("admin API: certificates and DNS providers", () => {
     const listed = res.json().certificates.find((c: any) => c.serial === cert.serial);
     expect(Object.keys(listed).sort()).toEqual(
       [
+        "consecutiveFailures",
         "custody",
         "id",
+        "issuer",
         "issuerId",
         "keyType",
+        "lastError",
         "lastFailure",
         "names",
         "notAfter",
         "notBefore",
+        "owner",
         "renewAt",
+        "revocation",
         "serial",
+        "status",
         "version",
       ].sort(),
     );

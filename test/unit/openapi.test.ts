@@ -40,7 +40,7 @@ describe("docs/openapi.yaml", () => {
       plugins: [
         adminRoutes({
           identities: {} as never,
-          certificates: {} as never,
+          inventory: {} as never,
           auditLog: {} as never,
           kv: {} as never,
           authenticate: unused,

@@ -14,16 +14,11 @@ import type { DnsProviderConfig } from "../../config/resolve.js";
 import { ForbiddenError } from "../../core/errors.js";
 import { configFromLegoEnv } from "../../dns/lego-compat.js";
 import type { DnsProviderRegistry } from "../../dns/registry.js";
-import type {
-  AuditLog,
-  CertificateStore,
-  CertificateSummary,
-  IdentityStore,
-  KeyValueStore,
-} from "../../storage/storage.js";
+import type { AuditLog, IdentityStore, KeyValueStore } from "../../storage/storage.js";
 import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
+import { INVENTORY_STATUSES, type Inventory, type InventoryEntry } from "../../issuance/inventory.js";
 
 /**
  * The admin API: identity records, organisation settings, the audit log, and read-only views of the
@@ -62,7 +57,7 @@ export interface AdminRouteDeps {
     IdentityStore,
     "createIdentity" | "getIdentity" | "listIdentities" | "updateIdentity" | "deleteIdentity"
   >;
-  certificates: Pick<CertificateStore, "listCertificates">;
+  inventory: Inventory;
   /** Reads the audit log (writes go through `audit`). */
   auditLog: Pick<AuditLog, "listAudit">;
   /** Legacy authentication settings. */
@@ -120,31 +115,28 @@ export function describeDnsProviders(
   });
 }
 
-/** What the admin API shows of a certificate: metadata only, never PEM bodies or keys. */
-function presentCertificate(c: CertificateSummary) {
-  const f = c.lastFailure;
+/**
+ * What the admin API shows of a certificate: the inventory entry (metadata only, never PEM bodies or
+ * keys), plus the older `issuerId` / `lastFailure` fields the dashboard reads.
+ */
+function presentCertificate(e: InventoryEntry) {
   return {
-    id: c.id,
-    names: c.names,
-    issuerId: c.issuerId,
-    keyType: c.keyType,
-    custody: c.custody,
-    serial: c.serial,
-    notBefore: c.notBefore.toISOString(),
-    notAfter: c.notAfter.toISOString(),
-    renewAt: c.renewAt.toISOString(),
-    version: c.version,
-    lastFailure: f
-      ? {
-          code: f.code,
-          message: f.message,
-          at: f.at.toISOString(),
-          failureCount: f.failureCount,
-          nextAttemptAt: f.nextAttemptAt?.toISOString() ?? null,
-        }
-      : null,
+    ...e,
+    issuerId: e.issuer,
+    lastFailure: e.lastError && { ...e.lastError, failureCount: e.consecutiveFailures },
   };
 }
+
+const certificatesQuery = z.strictObject({
+  status: z.enum(INVENTORY_STATUSES).optional(),
+  issuer: z.string().max(200).optional(),
+  owner: z.string().max(500).optional(),
+  /** Seconds. */
+  expiringWithin: z.coerce.number().int().min(0).optional(),
+  q: z.string().max(253).optional(),
+  cursor: z.string().max(2000).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 interface AdminAction {
   type: string;
@@ -246,8 +238,25 @@ export function adminRoutes(deps: AdminRouteDeps) {
 
     app.get("/api/admin/certificates", async (request, reply) => {
       await requireAdmin(request, reply);
-      const certificates = await deps.certificates.listCertificates(requestSignal(reply));
-      return { certificates: certificates.map(presentCertificate) };
+      const q = parseBody(certificatesQuery, request.query);
+      const page = await deps.inventory.list(
+        {
+          status: q.status,
+          issuer: q.issuer,
+          owner: q.owner,
+          expiringWithinSeconds: q.expiringWithin,
+          search: q.q,
+          after: q.cursor,
+          limit: q.limit,
+        },
+        requestSignal(reply),
+      );
+      return { certificates: page.certificates.map(presentCertificate), next: page.next };
+    });
+
+    app.get<{ Params: { id: string } }>("/api/admin/certificates/:id", async (request, reply) => {
+      await requireAdmin(request, reply);
+      return presentCertificate(await deps.inventory.get(request.params.id, requestSignal(reply)));
     });
 
     app.get("/api/admin/dns-providers", async (request, reply) => {

@@ -73,7 +73,7 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
       const names = namesOf(input);
       deps.authorizeNames(principal, names);
       const result = await deps.manager.obtain(
-        { names, keyType: input.keyType, csrPem: input.csr, actor: principal.id },
+        { names, keyType: input.keyType, csrPem: input.csr, actor: principal.id, owner: principal.id },
         signal,
       );
       await deps.audit({
@@ -97,7 +97,14 @@ export function certificateRoutes(deps: CertificateRouteDeps) {
       if (input.force && !principal.admin)
         throw new ForbiddenError("admin_required", "forcing a renewal needs the admin permission");
       const result = await deps.manager.renew(
-        { names, keyType: input.keyType, csrPem: input.csr, actor: principal.id, force: input.force },
+        {
+          names,
+          keyType: input.keyType,
+          csrPem: input.csr,
+          actor: principal.id,
+          owner: principal.id,
+          force: input.force,
+        },
         signal,
       );
       return present(result);

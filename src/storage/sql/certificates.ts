@@ -120,7 +120,7 @@ export function createSqlCertificateStore({ database, db, box, clock }: SqlConte
       return Number(result.numUpdatedRows) === 1;
     },
 
-    async recordFailure(id, failure, signal) {
+    async recordFailure(id, failure, signal, requested) {
       throwIfAborted(signal);
       const row = {
         id,
@@ -129,6 +129,9 @@ export function createSqlCertificateStore({ database, db, box, clock }: SqlConte
         at: failure.at.getTime(),
         failure_count: failure.failureCount,
         next_attempt_at: failure.nextAttemptAt?.getTime() ?? null,
+        ...(requested
+          ? { names: JSON.stringify(requested.names), issuer_id: requested.issuerId, owner: requested.owner }
+          : {}),
       };
       const { id: _id, ...update } = row;
       await db
@@ -136,6 +139,42 @@ export function createSqlCertificateStore({ database, db, box, clock }: SqlConte
         .values(row)
         .onConflict((oc) => oc.column("id").doUpdateSet(update))
         .execute();
+    },
+
+    async listUnissued(signal) {
+      throwIfAborted(signal);
+      const rows = await db
+        .selectFrom("certificate_failures as f")
+        .leftJoin("certificates as c", "c.id", "f.id")
+        .where("c.id", "is", null)
+        .where("f.names", "is not", null)
+        .select([
+          "f.id",
+          "f.names",
+          "f.issuer_id",
+          "f.owner",
+          "f.code as failure_code",
+          "f.message as failure_message",
+          "f.at as failure_at",
+          "f.failure_count",
+          "f.next_attempt_at",
+        ])
+        .orderBy("f.id")
+        .execute();
+      return rows.flatMap((row) => {
+        const lastFailure = toFailureRecord(row);
+        return lastFailure && row.names !== null
+          ? [
+              {
+                id: row.id,
+                names: JSON.parse(row.names) as string[],
+                issuerId: row.issuer_id ?? "",
+                owner: row.owner,
+                lastFailure,
+              },
+            ]
+          : [];
+      });
     },
 
     async getFailure(id, signal) {
