@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import {
   errors,
   jwtVerify,
@@ -35,10 +34,6 @@ import { resolveIssuers, type ResolvedIssuer, type TrustedIssuer } from "./trust
  * 6. the identity record matched by binding key (binding.ts): disabled → refused; grants from the
  *    configured `domainsClaim`, else from the record, else every name if the issuer has
  *    `grantAllNames` (le-cert-server's rule), else none (so every name is refused later).
- *
- * A token that passed 1–5 is remembered by its SHA-256 (bounded, oldest out first) until its `exp`
- * and at most 5 minutes, so a client reusing its bearer skips the signature check; step 6 runs on
- * every request, so disabling an identity record takes effect at once.
  */
 
 export interface JwtAuthenticatorDeps {
@@ -85,18 +80,6 @@ function mapJoseError(e: unknown, issuer: ResolvedIssuer): unknown {
   return e;
 }
 
-/** Verified tokens remembered (by SHA-256 of the token) so a client reusing its bearer skips the signature check. */
-const VERIFIED_CACHE_MAX = 10_000;
-/** A cached verification is trusted at most this long (and never past the token's `exp`), so a key
- * removed from the issuer's set stops being honoured soon even for long-lived tokens. */
-const VERIFIED_CACHE_TTL_MS = 5 * 60_000;
-
-interface VerifiedToken {
-  payload: JWTPayload;
-  issuer: IssuerRuntime;
-  until: number;
-}
-
 export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthenticator {
   const logger = deps.logger.child({ component: "auth.jwt" });
   const runtimes: IssuerRuntime[] = resolveIssuers(deps.issuers).map((config) => ({
@@ -122,24 +105,6 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
     runtimes.filter((r) => r.config.kind === "spiffe").map((r) => [r.config.trustDomain!, r]),
   );
   const maxTokenBytes = Math.max(0, ...runtimes.map((r) => r.config.maxTokenBytes));
-  // Insertion-ordered: when full, the oldest entry goes first.
-  const verified = new Map<string, VerifiedToken>();
-
-  function remembered(digest: string): VerifiedToken | undefined {
-    const hit = verified.get(digest);
-    if (hit === undefined) return undefined;
-    if (deps.clock.now().getTime() < hit.until) return hit;
-    verified.delete(digest);
-    return undefined;
-  }
-
-  function remember(digest: string, payload: JWTPayload, issuer: IssuerRuntime): void {
-    const now = deps.clock.now().getTime();
-    const until = Math.min((payload.exp ?? 0) * 1000, now + VERIFIED_CACHE_TTL_MS);
-    if (until <= now) return;
-    if (verified.size >= VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value!);
-    verified.set(digest, { payload, issuer, until });
-  }
 
   function selectIssuer(payload: JWTPayload): IssuerRuntime {
     if (typeof payload.iss === "string") {
@@ -232,9 +197,6 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
       const token = credentialsFor(request.headers, "Bearer");
       if (token === undefined) return undefined;
       if (runtimes.length === 0) throw new AuthFailure("jwt_no_issuers", "no JWT issuer is configured");
-      const digest = createHash("sha256").update(token).digest("base64url");
-      const cached = remembered(digest);
-      if (cached) return toPrincipal(cached.payload, cached.issuer.config, request, signal);
       const unverified = inspectToken(token, maxTokenBytes);
       const issuer = selectIssuer(unverified.payload);
       const { config } = issuer;
@@ -257,7 +219,6 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
         if (missing.length > 0)
           throw new AuthFailure("jwt_scope_missing", `missing scope(s) ${missing.join(" ")}`);
       }
-      remember(digest, payload, issuer);
       return toPrincipal(payload, config, request, signal);
     },
     async warmUp(signal) {
