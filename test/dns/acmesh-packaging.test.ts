@@ -34,7 +34,7 @@ describe("acme.sh shim packaging", () => {
       scripts: Record<string, string>;
       files: string[];
     };
-    for (const script of ["build", "prepare"])
+    for (const script of ["build", "prepack"])
       expect(pkg.scripts[script]).toContain("scripts/copy-assets.mjs");
     expect(pkg.files).toContain("dist");
   });
