@@ -11,7 +11,6 @@ import { createChannelSender } from "./channels.js";
 import { matchesNamePatterns } from "./name-filter.js";
 import type {
   ChannelConfig,
-  ChannelSender,
   NotificationEvent,
   NotificationEventType,
   NotificationsConfig,
@@ -50,8 +49,6 @@ export interface NotifierDeps {
   audit: (event: AuditEvent) => Promise<void>;
   clock: Clock;
   logger: Logger;
-  /** Replaceable for tests of the retry policy; defaults to the real channel senders. */
-  senderFor?: (channel: ChannelConfig) => ChannelSender;
 }
 
 interface CertInfo {
@@ -67,8 +64,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   const senders = new Map(
     config.channels.map((c) => [
       c.name,
-      deps.senderFor?.(c) ??
-        createChannelSender(c, { clock, allowPrivateAddresses: config.allowPrivateAddresses }),
+      createChannelSender(c, { clock, allowPrivateAddresses: config.allowPrivateAddresses }),
     ]),
   );
   const inFlight = new Set<Promise<void>>();
