@@ -39,6 +39,7 @@ import { createDnsProviderRegistry } from "./dns/providers/index.js";
 import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js";
 import type { Issuer } from "./issuance/issuer.js";
 import { createIssuerRouter } from "./issuance/issuer-routing.js";
+import { createIssuedKeys, isAcmeAccountKey, recordingIssuedKeys } from "./issuance/issued-keys.js";
 import { loadOrCreateInstanceId } from "./issuance/instance-id.js";
 import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
 import { createNotifier } from "./notifications/notifier.js";
@@ -198,7 +199,17 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
       );
     }
-    const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
+    // no key is both a certificate key and an ACME account key (RFC 8555 §11.1, both directions)
+    const issuedKeys = createIssuedKeys(storage.kv);
+    const isAccountKey = isAcmeAccountKey(
+      storage.acme,
+      config.acmeServer.enabled ? config.acmeServer.profiles.map((p) => p.name) : [],
+    );
+    const router = createIssuerRouter(
+      issuers.map((issuer) => recordingIssuedKeys(issuer, { issuedKeys, isAccountKey })),
+      config.routing.rules,
+      config.routing.defaultIssuer,
+    );
     const metrics = config.metrics.enabled
       ? createMetrics({
           storage: storage.certificates,
