@@ -307,6 +307,18 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     }
   }
   if (le && le.enabled !== false) dnsProviders.push(...akashDnsProviders(le, issues));
+  // Several embedded issuers share the one CA hierarchy (one root to trust); they differ in lifetime
+  // and CRL URL. Its name is set once, so two different names cannot both be honoured.
+  const embeddedNames = new Set<string>();
+  file.issuers.forEach((is, i) => {
+    if (is.type !== "embedded" || is.commonName === undefined) return;
+    embeddedNames.add(is.commonName);
+    if (embeddedNames.size > 1)
+      issues.push({
+        path: `issuers.${i}.commonName`,
+        message: "embedded issuers share one CA: give commonName once, or the same on each",
+      });
+  });
   if (!issuers.some((i) => i.type === "embedded")) {
     issuers.push({ id: "embedded", type: "embedded", leafValidityMs: parseDuration("30d") });
   }
