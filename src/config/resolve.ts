@@ -338,6 +338,15 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     else if (!ids.has(p.issuer))
       issues.push({ path: `acmeServer.profiles.${i}.issuer`, message: `no issuer with id "${p.issuer}"` });
   });
+  if (file.acmeServer.enabled && !file.acmeServer.externalUrl && file.server.trustProxy.length > 0) {
+    // behind a proxy the URLs handed to ACME clients follow the forwarded host and scheme; directly
+    // reached, the Host header a client sent is the right base, so there is nothing to warn about
+    warnings.push({
+      path: "acmeServer.externalUrl",
+      message:
+        "is not set while server.trustProxy is: ACME URLs follow the X-Forwarded-Host/Proto each proxy sends; set it to the public URL",
+    });
+  }
   const providerIds = new Set<string>();
   for (const p of dnsProviders) {
     if (providerIds.has(p.id))
