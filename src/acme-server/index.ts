@@ -94,9 +94,6 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
       );
     }
   }
-  if (!config.externalUrl) {
-    logger.warn("acmeServer.externalUrl is not set: ACME URLs follow each request's Host header");
-  }
   const defaultProfile = (config.profiles.find((p) => p.name === "default") ?? config.profiles[0]!).name;
   const descriptions = Object.fromEntries(
     config.profiles.map((p) => [
