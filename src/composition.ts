@@ -20,9 +20,7 @@ import { createFailureLimiter } from "./auth/failure-limiter.js";
 import { createJwtAuthenticator, type JwtAuthenticator } from "./auth/jwt/jwt-authenticator.js";
 import { issuerWarnings, resolveIssuers } from "./auth/jwt/trusted-issuer.js";
 import type { ResolvedConfig } from "./config/resolve.js";
-import { zodIssues } from "./config/load.js";
 import type { Clock } from "./core/clock.js";
-import { ConfigError } from "./core/errors.js";
 import type { Logger } from "./core/logger.js";
 import {
   StartupError,
@@ -32,13 +30,14 @@ import {
   masterKeyError,
 } from "./core/startup-error.js";
 import { createDns01Solver, type Dns01Route } from "./dns/dns01-solver.js";
-import { configFromLegoEnv } from "./dns/lego-compat.js";
+import { checkDnsProviderConfigs } from "./dns/provider-configs.js";
 import { createPropagationChecker } from "./dns/propagation.js";
 import { createDnsResolver } from "./dns/resolver.js";
 import { createDnsProviderRegistry } from "./dns/providers/index.js";
 import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js";
 import type { Issuer } from "./issuance/issuer.js";
 import { createIssuerRouter } from "./issuance/issuer-routing.js";
+import { createIssuedKeys, isAcmeAccountKey, recordingIssuedKeys } from "./issuance/issued-keys.js";
 import { loadOrCreateInstanceId } from "./issuance/instance-id.js";
 import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
 import { createNotifier } from "./notifications/notifier.js";
@@ -129,21 +128,27 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     });
 
     // --- issuers
-    const embeddedConfig = config.issuers.find((i) => i.type === "embedded")!;
-    const embeddedCa = await createEmbeddedCa({
-      store: storage.kv,
-      clock,
-      logger,
-      options: {
-        id: embeddedConfig.id,
-        name: embeddedConfig.type === "embedded" ? embeddedConfig.commonName : undefined,
-        leafValiditySeconds:
-          embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
-        crlUrl: embeddedConfig.type === "embedded" ? embeddedConfig.crlUrl : undefined,
-      },
-    }).catch((e: unknown) => {
-      throw masterKeyError(e, storeWhere);
-    });
+    // Every embedded issuer signs with the one CA hierarchy in storage (one root to trust); each keeps
+    // its own id, leaf lifetime and CRL URL. The first is the one certfleet's own listener uses.
+    const embeddedCas = new Map<string, EmbeddedCa>();
+    for (const ic of config.issuers) {
+      if (ic.type !== "embedded") continue;
+      const ca = await createEmbeddedCa({
+        store: storage.kv,
+        clock,
+        logger,
+        options: {
+          id: ic.id,
+          name: ic.commonName,
+          leafValiditySeconds: Math.round(ic.leafValidityMs / 1000),
+          crlUrl: ic.crlUrl,
+        },
+      }).catch((e: unknown) => {
+        throw masterKeyError(e, storeWhere);
+      });
+      embeddedCas.set(ic.id, ca);
+    }
+    const embeddedCa = [...embeddedCas.values()][0]!;
     const sshCa = config.ssh
       ? await createSshCa({
           store: storage.kv,
@@ -175,7 +180,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     const issuers: Issuer[] = [];
     for (const ic of config.issuers) {
       if (ic.type === "embedded") {
-        if (ic.id === embeddedConfig.id) issuers.push(embeddedCa);
+        issuers.push(embeddedCas.get(ic.id)!);
         continue;
       }
       const caBundlePem = ic.caBundleFile ? await readFile(ic.caBundleFile, "utf8") : undefined;
@@ -198,7 +203,17 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
       );
     }
-    const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
+    // no key is both a certificate key and an ACME account key (RFC 8555 §11.1, both directions)
+    const issuedKeys = createIssuedKeys(storage.kv);
+    const isAccountKey = isAcmeAccountKey(
+      storage.acme,
+      config.acmeServer.enabled ? config.acmeServer.profiles.map((p) => p.name) : [],
+    );
+    const router = createIssuerRouter(
+      issuers.map((issuer) => recordingIssuedKeys(issuer, { issuedKeys, isAccountKey })),
+      config.routing.rules,
+      config.routing.defaultIssuer,
+    );
     const metrics = config.metrics.enabled
       ? createMetrics({
           storage: storage.certificates,
@@ -517,29 +532,12 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
 }
 
 function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
-  const registry = createDnsProviderRegistry();
   const routes: Dns01Route[] = [];
-  const issues: { path: string; message: string }[] = [];
-  for (const p of config.dns.providers) {
-    const def = registry.get(p.type);
-    if (!def) {
-      issues.push({
-        path: `${p.path}${p.legoEnv ? "" : ".type"}`,
-        message: `unknown DNS provider "${p.type}" (see docs/dns-providers.md)`,
-      });
-      continue;
-    }
-    const raw = p.legoEnv ? configFromLegoEnv(def, p.legoEnv) : p.config;
-    const parsed = def.schema.safeParse(raw);
-    if (!parsed.success) {
-      issues.push(
-        ...zodIssues(parsed.error, [
-          p.legoEnv ? "letsEncrypt.dnsCredentials" : (p.configPath ?? `${p.path}.config`),
-        ]),
-      );
-      continue;
-    }
-    const provider = def.create(parsed.data as never, {
+  for (const { entry: p, definition: def, settings } of checkDnsProviderConfigs(
+    config.dns.providers,
+    createDnsProviderRegistry(),
+  )) {
+    const provider = def.create(settings, {
       logger: rt.logger.child({ dns: p.id }),
       clock: rt.clock,
       fetch: rt.fetch,
@@ -553,7 +551,6 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
     };
     for (const suffix of p.zones.length > 0 ? p.zones : [""]) routes.push({ suffix, provider, propagation });
   }
-  if (issues.length > 0) throw new ConfigError(issues);
   return routes;
 }
 
