@@ -8,6 +8,7 @@
 // `ratio=` lines (goals: flows/s >= 5x Pebble, CPU per flow <= 2 ms).
 // CSRs are made before the clock starts and reused, so the client's work is the same on both sides.
 //   npm run build && node bench/acme-server.js [--seconds 4] [--rounds 3] [--concurrency 8] [--workers N]
+//     [--profile DIR]
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -28,6 +29,10 @@ const SECONDS = arg("seconds", 4);
 const ROUNDS = arg("rounds", 3);
 const CONCURRENCY = arg("concurrency", 8);
 const WORKERS = arg("workers", availableParallelism());
+/** --profile DIR: certfleet's processes write V8 CPU profiles there (bench/profile-summary.js reads them). */
+const PROFILE_DIR = process.argv.includes("--profile")
+  ? process.argv[process.argv.indexOf("--profile") + 1]
+  : undefined;
 const BIN = new URL("../bin/certfleet.js", import.meta.url).pathname;
 const TICK_MS = 1000 / 100; // USER_HZ on Linux
 
@@ -89,7 +94,8 @@ async function startCertfleet(dir) {
   };
   const configPath = join(dir, "certfleet.yaml");
   await writeFile(configPath, stringify(config));
-  const child = spawn(process.execPath, [BIN, "serve", "--config", configPath], {
+  const profile = PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, BIN, "serve", "--config", configPath], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
     env: { PATH: process.env.PATH, HOME: dir },
