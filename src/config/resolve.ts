@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
@@ -26,6 +27,8 @@ export interface ResolvedConfig {
     trustProxy: string[];
     bodyLimit: number;
     shutdownTimeoutMs: number;
+    /** `certfleet serve` worker processes (server.workers, default the available cores). */
+    workers: number;
     /** Milliseconds; see server.* in docs/config.md. */
     timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
@@ -421,6 +424,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
       shutdownTimeoutMs: parseDuration(file.server.shutdownTimeout),
+      workers: file.server.workers ?? availableParallelism(),
       timeouts: serverTimeouts,
     },
     dataDir,
