@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { access, chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -256,6 +257,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       lockTtlMs: config.certificates.lockLeaseMs,
       lockRenewMs: config.certificates.lockRenewIntervalMs,
       instanceId: await loadOrCreateInstanceId(join(config.dataDir, "instance-id")),
+      configFingerprint: (issuerId) => issuerSettingsFingerprint(current, issuerId),
       onEvent: (e) => {
         notifier.onCertificateEvent(e);
         void audit({
@@ -485,6 +487,12 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }
         scheduler.start();
         notifier.start(config.certificates.checkIntervalMs);
+        // a configuration fixed since a failure: retry now rather than when its backoff ends
+        void manager
+          .clearStaleBackoffs?.()
+          .catch((e: unknown) =>
+            logger.warn({ err: String(e) }, "could not check failed certificates' backoffs"),
+          );
         // orders a crash (or a shutdown that did not wait) left unfinished: finish them now
         void manager.resumeJournaled?.().then(
           (n) => n > 0 && logger.info({ resumed: n }, "resuming journaled issuances"),
@@ -529,6 +537,16 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     for (const close of closers) await close().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * What decides how `issuerId` obtains a certificate: its own entry and, for an ACME issuer, the DNS
+ * settings its dns-01 solver uses. A digest (credentials included, so the manager keeps it sealed).
+ */
+function issuerSettingsFingerprint(config: ResolvedConfig, issuerId: string): string {
+  const issuer = config.issuers.find((i) => i.id === issuerId);
+  const settings = { issuerId, issuer, dns: issuer?.type === "acme" ? config.dns : undefined };
+  return createHash("sha256").update(JSON.stringify(settings)).digest("base64url");
 }
 
 function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
