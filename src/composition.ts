@@ -533,6 +533,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         const restartNeeded = restartOnlyChanges(current, next);
         if (!dnsAtStart && next.dns.providers.length > 0) restartNeeded.push("dns.providers (none at start)");
         current = next;
+        // new issuer or DNS settings may fix what failed: those certificates are due again now
+        void manager.clearStaleBackoffs?.().catch((e: unknown) =>
+          logger.warn({ err: String(e) }, "could not check failed certificates' backoffs"),
+        );
         return { restartNeeded };
       },
       async stop() {
