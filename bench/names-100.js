@@ -5,7 +5,7 @@
 // median wall time, the server CPU per certificate, and `ratio=` (at once / sequential; goal <= 0.2),
 // plus the bound: with C cores the batch cannot finish faster than (server CPU per certificate x N) / C
 // — when "at once" sits near that figure, the CPU of issuing is what bounds it, not waiting.
-//   npm run build && node bench/names-100.js [--names 100] [--rounds 3] [--workers N]
+//   npm run build && node bench/names-100.js [--names 100] [--rounds 3] [--workers N] [--profile DIR]
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,10 @@ const NAMES = arg("names", 100);
 const ROUNDS = arg("rounds", 3);
 const WORKERS = arg("workers", availableParallelism());
 const CORES = availableParallelism();
+/** --profile DIR: certfleet's processes write V8 CPU profiles there (bench/profile-summary.js reads them). */
+const PROFILE_DIR = process.argv.includes("--profile")
+  ? process.argv[process.argv.indexOf("--profile") + 1]
+  : undefined;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -30,7 +34,7 @@ const spread = (xs, d = 0) => `${Math.min(...xs).toFixed(d)}-${Math.max(...xs).t
 const dir = await mkdtemp(join(tmpdir(), "certfleet-bench-names-"));
 let cf;
 try {
-  cf = await startServe({ dir, workers: WORKERS });
+  cf = await startServe({ dir, workers: WORKERS, profileDir: PROFILE_DIR });
   const dispatcher = new Agent({ connections: NAMES, connect: { ca: cf.caPem } });
   let errors = 0;
   const obtain = async (domain) => {
