@@ -238,7 +238,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
             metrics.countEvent(event);
             return sink(event);
           },
-          { flush: () => sink.flush() },
+          { flush: () => sink.flush(), committed: () => sink.committed() },
         )
       : sink;
     const notifier = createNotifier({
@@ -534,9 +534,11 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         if (!dnsAtStart && next.dns.providers.length > 0) restartNeeded.push("dns.providers (none at start)");
         current = next;
         // new issuer or DNS settings may fix what failed: those certificates are due again now
-        void manager.clearStaleBackoffs?.().catch((e: unknown) =>
-          logger.warn({ err: String(e) }, "could not check failed certificates' backoffs"),
-        );
+        void manager
+          .clearStaleBackoffs?.()
+          .catch((e: unknown) =>
+            logger.warn({ err: String(e) }, "could not check failed certificates' backoffs"),
+          );
         return { restartNeeded };
       },
       async stop() {
