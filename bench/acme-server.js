@@ -9,17 +9,15 @@
 // CSRs are made before the clock starts and reused, so the client's work is the same on both sides.
 //   npm run build && node bench/acme-server.js [--seconds 4] [--rounds 3] [--concurrency 8] [--workers N]
 //     [--profile DIR]
-import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import acme from "acme-client";
 import { Agent, request } from "undici";
-import { stringify } from "yaml";
-import { startPebble, waitFor } from "./lib/pebble.js";
+import { startPebble } from "./lib/pebble.js";
+import { startServe, treeCpuMs } from "./lib/serve.js";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,45 +31,6 @@ const WORKERS = arg("workers", availableParallelism());
 const PROFILE_DIR = process.argv.includes("--profile")
   ? process.argv[process.argv.indexOf("--profile") + 1]
   : undefined;
-const BIN = new URL("../bin/certfleet.js", import.meta.url).pathname;
-const TICK_MS = 1000 / 100; // USER_HZ on Linux
-
-function childCount(pid) {
-  let n = 0;
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) n++;
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return n;
-}
-
-/** CPU ms used so far by `pid` and every live descendant (from /proc). */
-function treeCpuMs(pid) {
-  const stats = new Map();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      stats.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  let total = 0;
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop();
-    total += stats.get(p)?.ticks ?? 0;
-    for (const [child, s] of stats) if (s.ppid === p) stack.push(child);
-  }
-  return total * TICK_MS;
-}
 
 const tokens = new Map();
 const responder = createServer((req, res) => {
@@ -80,45 +39,6 @@ const responder = createServer((req, res) => {
   if (value === undefined) res.writeHead(404).end();
   else res.writeHead(200).end(value);
 });
-
-async function startCertfleet(dir) {
-  const config = {
-    server: { bind: "127.0.0.1", port: 0, workers: WORKERS },
-    dataDir: join(dir, "certfleet"),
-    logging: { level: "warn" },
-    acmeServer: {
-      profiles: [
-        { name: "default", mode: "eab", ordersPerHour: 10_000_000, maxPendingAuthorizations: 100_000 },
-      ],
-    },
-  };
-  const configPath = join(dir, "certfleet.yaml");
-  await writeFile(configPath, stringify(config));
-  const profile = PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, BIN, "serve", "--config", configPath], {
-    cwd: dir,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { PATH: process.env.PATH, HOME: dir },
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  await waitFor(
-    // workers after the first log at info only: count them instead (and let the last one settle)
-    async () => /listening on \S+/.test(out) && (WORKERS === 1 || childCount(child.pid) === WORKERS),
-    child,
-    "certfleet serve",
-    120_000,
-  ).catch((e) => {
-    throw new Error(`${e.message}\n${err}`);
-  });
-  if (WORKERS > 1) await new Promise((r) => setTimeout(r, 3000));
-  const url = /listening on (\S+)/.exec(out)[1];
-  const caPem = await readFile(join(config.dataDir, "ca.pem"), "utf8");
-  const apiKey = (await readFile(join(config.dataDir, "api-key"), "utf8")).trim();
-  return { child, url, caPem, apiKey };
-}
 
 async function eabKey(cf) {
   const dispatcher = new Agent({ connect: { ca: cf.caPem } });
@@ -165,7 +85,18 @@ let cf;
 try {
   await new Promise((resolve) => responder.listen(0, "127.0.0.1", resolve));
   pebble = await startPebble({ dir, httpPort: responder.address().port });
-  cf = await startCertfleet(dir);
+  cf = await startServe({
+    dir,
+    workers: WORKERS,
+    profileDir: PROFILE_DIR,
+    extra: {
+      acmeServer: {
+        profiles: [
+          { name: "default", mode: "eab", ordersPerHour: 10_000_000, maxPendingAuthorizations: 100_000 },
+        ],
+      },
+    },
+  });
   acme.axios.defaults.httpsAgent = new HttpsAgent({
     ca: [pebble.caPem, cf.caPem],
     keepAlive: true,
@@ -187,10 +118,7 @@ try {
     return Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         const client = new acme.Client({
-          directoryUrl:
-            side === "pebble"
-              ? pebble.directoryUrl
-              : `${cf.url.replace("localhost", "127.0.0.1")}/acme/directory`,
+          directoryUrl: side === "pebble" ? pebble.directoryUrl : `${cf.url}/acme/directory`,
           accountKey: await acme.crypto.createPrivateEcdsaKey(),
           ...(side === "certfleet" ? { externalAccountBinding: await eabKey(cf) } : {}),
           ...backoff,
@@ -261,10 +189,7 @@ try {
   );
   if (errors > 0) process.exitCode = 1;
 } finally {
-  if (cf && cf.child.exitCode === null) {
-    cf.child.kill("SIGTERM");
-    await new Promise((r) => cf.child.once("exit", r));
-  }
+  await cf?.stop();
   pebble?.stop();
   responder.close();
   await rm(dir, { recursive: true, force: true });

@@ -105,6 +105,11 @@ export interface Runtime {
   clock: Clock;
   fetch: typeof globalThis.fetch;
   env: NodeJS.ProcessEnv;
+  /**
+   * This process's slot among `certfleet serve` workers sharing the data directory (serve-cluster.ts).
+   * It becomes part of the instance id, so workers never take back each other's locks as their own.
+   */
+  workerSlot?: number;
 }
 
 export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Promise<Certfleet> {
@@ -260,7 +265,9 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       policy: { ...config.certificates },
       lockTtlMs: config.certificates.lockLeaseMs,
       lockRenewMs: config.certificates.lockRenewIntervalMs,
-      instanceId: await loadOrCreateInstanceId(join(config.dataDir, "instance-id")),
+      instanceId:
+        (await loadOrCreateInstanceId(join(config.dataDir, "instance-id"))) +
+        (rt.workerSlot === undefined ? "" : `/worker-${rt.workerSlot}`),
       configFingerprint: (issuerId) => issuerSettingsFingerprint(current, issuerId),
       onEvent: (e) => {
         notifier.onCertificateEvent(e);

@@ -36,6 +36,7 @@ export async function serveCommand(options: { config?: string; debug?: boolean }
       clock: systemClock,
       fetch: globalThis.fetch,
       env: process.env,
+      ...(slot === undefined ? {} : { workerSlot: slot }),
     });
     started = await certfleet.start();
   } catch (e) {

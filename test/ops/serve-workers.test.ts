@@ -52,6 +52,30 @@ describe("certfleet serve with two workers", () => {
     await cf?.stop();
   });
 
+  it("issues new names at once on both workers without either taking the other's locks", async () => {
+    // each worker's first issuance takes back "its previous life's" locks: with one instance id for
+    // both, the second worker released the first one's live locks and its issuance failed lock_lost
+    const names = Array.from({ length: 12 }, (_, i) => `n${i}.fresh.example.internal`);
+    const results = await Promise.all(
+      names.map(async (domain) => {
+        const dispatcher = new Agent({ connect: { ca: cf.caPem, servername: "localhost" } });
+        try {
+          const res = await request(`${cf.url}/api/certificate`, {
+            method: "POST",
+            dispatcher,
+            headers: { authorization: `APIKey ${cf.apiKey}`, "content-type": "application/json" },
+            body: JSON.stringify({ domain }),
+          });
+          return { status: res.statusCode, body: (await res.body.json()) as { cached?: boolean } };
+        } finally {
+          await dispatcher.close();
+        }
+      }),
+    );
+    expect(results.map((r) => r.status)).toEqual(names.map(() => 200));
+    expect(results.every((r) => r.body.cached === false)).toBe(true);
+  }, 60_000);
+
   it("runs two worker processes behind one listener", async () => {
     expect(cf.stderr()).toContain("all workers listening");
     expect(childrenOf(cf.child.pid!)).toHaveLength(2);
