@@ -40,7 +40,11 @@ import type { Issuer } from "./issuance/issuer.js";
 import { createIssuerRouter } from "./issuance/issuer-routing.js";
 import { createIssuedKeys, isAcmeAccountKey, recordingIssuedKeys } from "./issuance/issued-keys.js";
 import { loadOrCreateInstanceId } from "./issuance/instance-id.js";
-import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
+import {
+  BACKOFF_CONFIG_NAMESPACE,
+  createCertificateManager,
+  type CertificateManager,
+} from "./issuance/manager.js";
 import { createNotifier } from "./notifications/notifier.js";
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
@@ -287,6 +291,22 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         });
       },
     });
+    /**
+     * Look through failed certificates only when some issuer's settings differ from the last look
+     * (one small read otherwise, whatever the fleet size).
+     */
+    const liftBackoffsIfSettingsChanged = async (c: ResolvedConfig): Promise<void> => {
+      const digest = createHash("sha256")
+        .update(c.issuers.map((i) => issuerSettingsFingerprint(c, i.id)).join(","))
+        .digest("base64url");
+      try {
+        if ((await storage.kv.getValue(BACKOFF_CONFIG_NAMESPACE, SETTINGS_SEEN_KEY)) === digest) return;
+        await manager.clearStaleBackoffs?.();
+        await storage.kv.putValue(BACKOFF_CONFIG_NAMESPACE, SETTINGS_SEEN_KEY, digest, { secret: true });
+      } catch (e) {
+        logger.warn({ err: String(e) }, "could not check failed certificates' backoffs");
+      }
+    };
     // on shutdown (after the listeners close, before storage does): let running orders finish; what
     // does not finish in time stays in the issuance journal and is resumed on the next start
     closers.unshift(async () => {
@@ -495,11 +515,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         scheduler.start();
         notifier.start(config.certificates.checkIntervalMs);
         // a configuration fixed since a failure: retry now rather than when its backoff ends
-        void manager
-          .clearStaleBackoffs?.()
-          .catch((e: unknown) =>
-            logger.warn({ err: String(e) }, "could not check failed certificates' backoffs"),
-          );
+        void liftBackoffsIfSettingsChanged(current);
         // orders a crash (or a shutdown that did not wait) left unfinished: finish them now
         void manager.resumeJournaled?.().then(
           (n) => n > 0 && logger.info({ resumed: n }, "resuming journaled issuances"),
@@ -534,11 +550,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         if (!dnsAtStart && next.dns.providers.length > 0) restartNeeded.push("dns.providers (none at start)");
         current = next;
         // new issuer or DNS settings may fix what failed: those certificates are due again now
-        void manager
-          .clearStaleBackoffs?.()
-          .catch((e: unknown) =>
-            logger.warn({ err: String(e) }, "could not check failed certificates' backoffs"),
-          );
+        void liftBackoffsIfSettingsChanged(next);
         return { restartNeeded };
       },
       async stop() {
@@ -551,6 +563,9 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     throw e;
   }
 }
+
+/** Where the issuer settings last checked against failed certificates' backoffs are noted. */
+const SETTINGS_SEEN_KEY = "@settings-checked";
 
 /**
  * What decides how `issuerId` obtains a certificate: its own entry and, for an ACME issuer, the DNS

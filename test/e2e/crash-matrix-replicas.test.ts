@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -19,11 +20,11 @@ const PG_BASE = process.env.CERTFLEET_TEST_POSTGRES_URL ?? "postgres://postgres@
 
 /**
  * The crash matrix across replicas (issue 14): two `certfleet serve` processes on one PostgreSQL
- * database; replica A orders 20 names from Pebble (certificate downloads held 0.5 s by a proxy) and is
- * killed with SIGKILL while finalized certificates are on their way. Replica B, asked for nothing,
- * finishes A's journaled orders by itself once A's lock leases end; then every name is served by B.
- * Counted at the CA: one finalized order per name, its certificate is the one served, nothing ordered
- * again.
+ * database. Replica A orders 10 names from Pebble (certificate downloads held 0.5 s by a proxy) and is
+ * killed with SIGKILL while finalized certificates are on their way; replica B, asked for nothing,
+ * finishes A's journaled orders by itself once their lock leases end. A comes back, B orders the next
+ * 10 names and is killed the same way; A finishes those. Then every name is served. Counted at the
+ * CA: one finalized order per name, its certificate is the one served, nothing ordered again.
  */
 describe("crash matrix: two PostgreSQL replicas, one killed", () => {
   const names = Array.from({ length: 20 }, (_, i) => `r${i}.replicas.test`);
@@ -34,6 +35,9 @@ describe("crash matrix: two PostgreSQL replicas, one killed", () => {
   let dir: string;
   let caBundle: string;
   let httpPort: number;
+  /** Pebble's HTTP-01 port, relayed to whichever replica's own HTTP-01 listener is alive (a load balancer). */
+  let relay: Server;
+  const http01Ports = new Map<string, number>();
   const running: CertfleetProcess[] = [];
   const encryptionKey = randomBytes(32).toString("base64");
 
@@ -47,10 +51,23 @@ describe("crash matrix: two PostgreSQL replicas, one killed", () => {
     });
     caBundle = join(dir, "pebble-ca.pem");
     await writeFile(caBundle, pebble.caBundlePem);
+    relay = createServer((client) => {
+      const targets = [...http01Ports.values()];
+      const attempt = (i: number): void => {
+        if (i >= targets.length) return void client.destroy();
+        const upstream = connect(targets[i]!, "127.0.0.1");
+        upstream.once("connect", () => client.pipe(upstream).pipe(client));
+        upstream.once("error", () => (upstream.readyState === "opening" ? attempt(i + 1) : client.destroy()));
+      };
+      client.on("error", () => undefined);
+      attempt(0);
+    });
+    await new Promise<void>((resolve) => relay.listen(httpPort, "127.0.0.1", resolve));
   }, 60_000);
 
   afterAll(async () => {
     for (const cf of running) if (cf.child.exitCode === null) cf.child.kill("SIGKILL");
+    await new Promise((r) => (relay ? relay.close(r) : r(undefined)));
     await proxy?.stop();
     await pebble?.stop();
     await dns?.stop();
@@ -61,10 +78,11 @@ describe("crash matrix: two PostgreSQL replicas, one killed", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Both replicas share the database and its master key; only B answers Pebble's HTTP-01 checks. */
-  async function replica(name: string, http01: boolean): Promise<CertfleetProcess> {
+  /** Both replicas share the database and its master key; each answers HTTP-01 on its own port. */
+  async function replica(name: string): Promise<CertfleetProcess> {
     const dataDir = join(dir, name);
-    await mkdir(dataDir);
+    await mkdir(dataDir, { recursive: true });
+    if (!http01Ports.has(name)) http01Ports.set(name, await freePort());
     const cf = await startCertfleet({
       dataDir,
       config: {
@@ -83,7 +101,7 @@ describe("crash matrix: two PostgreSQL replicas, one killed", () => {
         server: {
           bind: "127.0.0.1",
           port: 0,
-          http01: http01 ? { enabled: true, bind: "127.0.0.1", port: httpPort } : { enabled: false },
+          http01: { enabled: true, bind: "127.0.0.1", port: http01Ports.get(name) },
         },
         routing: { defaultIssuer: "pebble" },
         certificates: { lockLease: "3s", lockRenewInterval: "1s", checkInterval: "1s" },
@@ -103,23 +121,23 @@ describe("crash matrix: two PostgreSQL replicas, one killed", () => {
     return true;
   }
 
-  it("the surviving replica finishes the dead one's finalized orders; nothing is ordered twice", async () => {
-    const b = await replica("b", true);
-    const a = await replica("a", false);
-    const asks = names.map((n) => a.post("/api/certificate", { domain: n }).catch(() => undefined));
-    await new Promise((r) => setTimeout(r, Math.random() * 1000));
+  /**
+   * Ask `victim` for `batch`, kill it (SIGKILL) while finalized certificates are held on their way,
+   * and wait until `survivor`, asked for nothing, has fetched every orphaned certificate itself.
+   * Returns the names whose orders were orphaned.
+   */
+  async function killDuring(victim: CertfleetProcess, batch: string[]): Promise<string[]> {
+    const asks = batch.map((n) => victim.post("/api/certificate", { domain: n }).catch(() => undefined));
+    await new Promise((r) => setTimeout(r, Math.random() * 300));
     expect(await until(() => proxy.held() > 0, 30_000)).toBe(true);
     const killedAt = Date.now();
-    const exited = new Promise((r) => a.child.once("exit", r));
-    a.child.kill("SIGKILL");
+    const exited = new Promise((r) => victim.child.once("exit", r));
+    victim.child.kill("SIGKILL");
     await exited;
     await Promise.all(asks);
-    // the kill landed after the CA finalized orders whose certificates A had not stored
+    // the kill landed after the CA finalized orders whose certificates the victim had not stored
     const orphaned = readLedger(proxy.exchanges).undeliveredAt(killedAt);
     expect(orphaned.length).toBeGreaterThan(0);
-
-    // nobody asks B: it takes the orders over by itself (lease ended, journal entry found) and
-    // fetches each orphaned certificate from the CA
     const delivered = () => {
       const ledger = readLedger(proxy.exchanges);
       return orphaned.every((id) => {
@@ -128,19 +146,27 @@ describe("crash matrix: two PostgreSQL replicas, one killed", () => {
       });
     };
     expect(await until(delivered, 60_000)).toBe(true);
+    const ledger = readLedger(proxy.exchanges);
+    return orphaned.map((id) => ledger.orders.get(id)!.names[0]!);
+  }
 
-    const ledgerBefore = readLedger(proxy.exchanges);
-    const orphanedNames = orphaned.map((id) => ledgerBefore.orders.get(id)!.names[0]!);
+  it("each replica in turn is killed; the other finishes its finalized orders; nothing is ordered twice", async () => {
+    const b = await replica("b");
+    const a = await replica("a");
+    const orphaned = await killDuring(a, names.slice(0, 10));
+    const a2 = await replica("a"); // the same data directory: A comes back
+    orphaned.push(...(await killDuring(b, names.slice(10))));
+
     const served = new Map<string, string>();
-    const results = await Promise.all(names.map((n) => b.post("/api/certificate", { domain: n })));
+    const results = await Promise.all(names.map((n) => a2.post("/api/certificate", { domain: n })));
     for (const [i, res] of results.entries()) {
       expect(res.status, `${names[i]}: ${JSON.stringify(res.body)}`).toBe(200);
       served.set(names[i]!, res.body.serial);
-      // what B finished on its own is stored: served from storage
-      if (orphanedNames.includes(names[i]!)) expect(res.body.cached).toBe(true);
+      // what a survivor finished on its own is stored: served from storage
+      if (orphaned.includes(names[i]!)) expect(res.body.cached).toBe(true);
     }
     expect(new Set(served.values()).size).toBe(names.length);
     expect(lostCertificates(readLedger(proxy.exchanges), served)).toEqual([]);
-    await b.stop();
-  }, 150_000);
+    await a2.stop();
+  }, 170_000);
 });
