@@ -9,10 +9,14 @@ export type AuthorizeNames = (principal: Principal, names: string[]) => void;
 declare module "fastify" {
   interface FastifyRequest {
     principal?: Principal;
+    /** Set once the request is handed to the auth chain: its response waits for the audit sink (app.ts). */
+    awaitsAudit?: boolean;
   }
 }
 
+/** The request as the auth chain sees it. Marks it: the auth chain may append audit records unawaited. */
 export function authRequestOf(request: FastifyRequest): AuthRequest {
+  request.awaitsAudit = true;
   const socket = request.raw.socket as TLSSocket;
   const peer =
     typeof socket.getPeerCertificate === "function" && socket.authorized

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/core/logger.js";
 import { buildApp } from "../../src/server/app.js";
 import { createAuditSink } from "../../src/server/audit.js";
+import { authRequestOf } from "../../src/server/auth-hook.js";
 import type { AuditEvent } from "../../src/storage/storage.js";
 
 /**
@@ -37,7 +38,8 @@ describe("responses wait for the audit records appended before them", () => {
       timeouts: { request: 30_000, headers: 10_000, keepAlive: 65_000, connection: 120_000 },
       plugins: [
         async (scope) => {
-          scope.get("/api/test-unawaited", async () => {
+          scope.get("/api/test-unawaited", async (request) => {
+            authRequestOf(request); // what a route does before it asks the auth chain
             void sink({ type: "auth.allow", outcome: "allow", actor: "a", method: "apikey" });
             return { ok: true };
           });
