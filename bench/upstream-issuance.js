@@ -6,17 +6,13 @@
 // certfleet runs with its default polling and connection settings; the bare script gets acme-client's
 // tightest sensible backoff (50 ms first wait), so the baseline is a floor, not a strawman.
 //   npm run build && node bench/upstream-issuance.js [--orders 10] [--rounds 5]
-import { execFile, spawn } from "node:child_process";
 import { Agent as HttpsAgent } from "node:https";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
-import { createSocket } from "node:dgram";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import acme from "acme-client";
-import { Agent, request } from "undici";
+import { startPebble } from "./lib/pebble.js";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,39 +26,7 @@ const { createCsr, generatePrivateKey } = await import("../dist/core/keys.js");
 const { silentLogger } = await import("../dist/core/logger.js");
 const { systemClock } = await import("../dist/core/clock.js");
 
-const run = promisify(execFile);
-
-async function freePort(udp = false) {
-  for (;;) {
-    const port = await new Promise((resolve, reject) => {
-      const s = createNetServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => {
-        const p = s.address().port;
-        s.close(() => resolve(p));
-      });
-    });
-    if (!udp) return port;
-    const ok = await new Promise((resolve) => {
-      const u = createSocket("udp4");
-      u.once("error", () => resolve(false));
-      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-}
-
-async function waitFor(check, child, what) {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not start`);
-}
-
-const children = [];
+const stops = [];
 const dir = await mkdtemp(join(tmpdir(), "certfleet-bench-upstream-"));
 const tokens = new Map();
 const responder = createServer((req, res) => {
@@ -73,99 +37,10 @@ const responder = createServer((req, res) => {
 });
 
 try {
-  // --- Pebble's own TLS certificate (self-signed, 127.0.0.1) and its DNS (challtestsrv → 127.0.0.1)
-  await run("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    join(dir, "key.pem"),
-    "-out",
-    join(dir, "cert.pem"),
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-  ]);
-  const caPem = await readFile(join(dir, "cert.pem"), "utf8");
-
   await new Promise((resolve) => responder.listen(0, "127.0.0.1", resolve));
-  const dnsPort = await freePort(true);
-  const challMgmt = await freePort();
-  const chall = spawn(
-    "pebble-challtestsrv",
-    [
-      "-dns01",
-      `127.0.0.1:${dnsPort}`,
-      "-management",
-      `127.0.0.1:${challMgmt}`,
-      "-http01",
-      "",
-      "-https01",
-      "",
-      "-tlsalpn01",
-      "",
-      "-defaultIPv4",
-      "127.0.0.1",
-      "-defaultIPv6",
-      "",
-    ],
-    { stdio: "ignore" },
-  );
-  children.push(chall);
-  await waitFor(
-    async () =>
-      (await request(`http://127.0.0.1:${challMgmt}/clear-txt`, { method: "POST", body: '{"host":"x."}' }))
-        .statusCode === 200,
-    chall,
-    "pebble-challtestsrv",
-  );
-
-  const port = await freePort();
-  await writeFile(
-    join(dir, "pebble.json"),
-    JSON.stringify({
-      pebble: {
-        listenAddress: `127.0.0.1:${port}`,
-        managementListenAddress: `127.0.0.1:${await freePort()}`,
-        certificate: join(dir, "cert.pem"),
-        privateKey: join(dir, "key.pem"),
-        httpPort: responder.address().port,
-        tlsPort: await freePort(),
-        ocspResponderURL: "",
-        externalAccountBindingRequired: false,
-      },
-    }),
-  );
-  const pebble = spawn(
-    "pebble",
-    ["-config", join(dir, "pebble.json"), "-dnsserver", `127.0.0.1:${dnsPort}`],
-    {
-      cwd: dir,
-      stdio: "ignore",
-      env: {
-        PATH: process.env.PATH,
-        PEBBLE_VA_NOSLEEP: "1",
-        PEBBLE_WFE_NONCEREJECT: "0",
-        PEBBLE_AUTHZREUSE: "0",
-      },
-    },
-  );
-  children.push(pebble);
-  const directoryUrl = `https://127.0.0.1:${port}/dir`;
-  const probe = new Agent({ connect: { ca: caPem } });
-  await waitFor(
-    async () => (await request(directoryUrl, { dispatcher: probe })).statusCode === 200,
-    pebble,
-    "pebble",
-  );
-  await probe.close();
+  const pebble = await startPebble({ dir, httpPort: responder.address().port });
+  stops.push(pebble.stop);
+  const { directoryUrl, caPem } = pebble;
 
   // --- the two sides
   const values = new Map();
@@ -265,7 +140,7 @@ try {
     `ratio=${(median(results.certfleet) / median(results.bare)).toFixed(2)} upstream issuance wall time, certfleet/bare acme-client (goal <= 1.3; per-round ratios ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
   );
 } finally {
-  for (const child of children) child.kill("SIGTERM");
+  for (const stop of stops) stop();
   responder.close();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { access, chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,9 +21,7 @@ import { createFailureLimiter } from "./auth/failure-limiter.js";
 import { createJwtAuthenticator, type JwtAuthenticator } from "./auth/jwt/jwt-authenticator.js";
 import { issuerWarnings, resolveIssuers } from "./auth/jwt/trusted-issuer.js";
 import type { ResolvedConfig } from "./config/resolve.js";
-import { zodIssues } from "./config/load.js";
 import type { Clock } from "./core/clock.js";
-import { ConfigError } from "./core/errors.js";
 import type { Logger } from "./core/logger.js";
 import {
   StartupError,
@@ -32,15 +31,20 @@ import {
   masterKeyError,
 } from "./core/startup-error.js";
 import { createDns01Solver, type Dns01Route } from "./dns/dns01-solver.js";
-import { configFromLegoEnv } from "./dns/lego-compat.js";
+import { checkDnsProviderConfigs } from "./dns/provider-configs.js";
 import { createPropagationChecker } from "./dns/propagation.js";
 import { createDnsResolver } from "./dns/resolver.js";
 import { createDnsProviderRegistry } from "./dns/providers/index.js";
 import { createEmbeddedCa, type EmbeddedCa } from "./internal-ca/embedded-ca.js";
 import type { Issuer } from "./issuance/issuer.js";
 import { createIssuerRouter } from "./issuance/issuer-routing.js";
+import { createIssuedKeys, isAcmeAccountKey, recordingIssuedKeys } from "./issuance/issued-keys.js";
 import { loadOrCreateInstanceId } from "./issuance/instance-id.js";
-import { createCertificateManager, type CertificateManager } from "./issuance/manager.js";
+import {
+  BACKOFF_CONFIG_NAMESPACE,
+  createCertificateManager,
+  type CertificateManager,
+} from "./issuance/manager.js";
 import { createNotifier } from "./notifications/notifier.js";
 import { createRenewalScheduler, type RenewalScheduler } from "./issuance/renewal-scheduler.js";
 import { buildApp } from "./server/app.js";
@@ -101,6 +105,11 @@ export interface Runtime {
   clock: Clock;
   fetch: typeof globalThis.fetch;
   env: NodeJS.ProcessEnv;
+  /**
+   * This process's slot among `certfleet serve` workers sharing the data directory (serve-cluster.ts).
+   * It becomes part of the instance id, so workers never take back each other's locks as their own.
+   */
+  workerSlot?: number;
 }
 
 export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Promise<Certfleet> {
@@ -129,21 +138,27 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     });
 
     // --- issuers
-    const embeddedConfig = config.issuers.find((i) => i.type === "embedded")!;
-    const embeddedCa = await createEmbeddedCa({
-      store: storage.kv,
-      clock,
-      logger,
-      options: {
-        id: embeddedConfig.id,
-        name: embeddedConfig.type === "embedded" ? embeddedConfig.commonName : undefined,
-        leafValiditySeconds:
-          embeddedConfig.type === "embedded" ? Math.round(embeddedConfig.leafValidityMs / 1000) : undefined,
-        crlUrl: embeddedConfig.type === "embedded" ? embeddedConfig.crlUrl : undefined,
-      },
-    }).catch((e: unknown) => {
-      throw masterKeyError(e, storeWhere);
-    });
+    // Every embedded issuer signs with the one CA hierarchy in storage (one root to trust); each keeps
+    // its own id, leaf lifetime and CRL URL. The first is the one certfleet's own listener uses.
+    const embeddedCas = new Map<string, EmbeddedCa>();
+    for (const ic of config.issuers) {
+      if (ic.type !== "embedded") continue;
+      const ca = await createEmbeddedCa({
+        store: storage.kv,
+        clock,
+        logger,
+        options: {
+          id: ic.id,
+          name: ic.commonName,
+          leafValiditySeconds: Math.round(ic.leafValidityMs / 1000),
+          crlUrl: ic.crlUrl,
+        },
+      }).catch((e: unknown) => {
+        throw masterKeyError(e, storeWhere);
+      });
+      embeddedCas.set(ic.id, ca);
+    }
+    const embeddedCa = [...embeddedCas.values()][0]!;
     const sshCa = config.ssh
       ? await createSshCa({
           store: storage.kv,
@@ -175,7 +190,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
     const issuers: Issuer[] = [];
     for (const ic of config.issuers) {
       if (ic.type === "embedded") {
-        if (ic.id === embeddedConfig.id) issuers.push(embeddedCa);
+        issuers.push(embeddedCas.get(ic.id)!);
         continue;
       }
       const caBundlePem = ic.caBundleFile ? await readFile(ic.caBundleFile, "utf8") : undefined;
@@ -198,7 +213,17 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }),
       );
     }
-    const router = createIssuerRouter(issuers, config.routing.rules, config.routing.defaultIssuer);
+    // no key is both a certificate key and an ACME account key (RFC 8555 §11.1, both directions)
+    const issuedKeys = createIssuedKeys(storage.kv);
+    const isAccountKey = isAcmeAccountKey(
+      storage.acme,
+      config.acmeServer.enabled ? config.acmeServer.profiles.map((p) => p.name) : [],
+    );
+    const router = createIssuerRouter(
+      issuers.map((issuer) => recordingIssuedKeys(issuer, { issuedKeys, isAccountKey })),
+      config.routing.rules,
+      config.routing.defaultIssuer,
+    );
     const metrics = config.metrics.enabled
       ? createMetrics({
           storage: storage.certificates,
@@ -240,7 +265,10 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
       policy: { ...config.certificates },
       lockTtlMs: config.certificates.lockLeaseMs,
       lockRenewMs: config.certificates.lockRenewIntervalMs,
-      instanceId: await loadOrCreateInstanceId(join(config.dataDir, "instance-id")),
+      instanceId:
+        (await loadOrCreateInstanceId(join(config.dataDir, "instance-id"))) +
+        (rt.workerSlot === undefined ? "" : `/worker-${rt.workerSlot}`),
+      configFingerprint: (issuerId) => issuerSettingsFingerprint(current, issuerId),
       onEvent: (e) => {
         notifier.onCertificateEvent(e);
         void audit({
@@ -263,6 +291,22 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         });
       },
     });
+    /**
+     * Look through failed certificates only when some issuer's settings differ from the last look
+     * (one small read otherwise, whatever the fleet size).
+     */
+    const liftBackoffsIfSettingsChanged = async (c: ResolvedConfig): Promise<void> => {
+      const digest = createHash("sha256")
+        .update(c.issuers.map((i) => issuerSettingsFingerprint(c, i.id)).join(","))
+        .digest("base64url");
+      try {
+        if ((await storage.kv.getValue(BACKOFF_CONFIG_NAMESPACE, SETTINGS_SEEN_KEY)) === digest) return;
+        await manager.clearStaleBackoffs?.();
+        await storage.kv.putValue(BACKOFF_CONFIG_NAMESPACE, SETTINGS_SEEN_KEY, digest, { secret: true });
+      } catch (e) {
+        logger.warn({ err: String(e) }, "could not check failed certificates' backoffs");
+      }
+    };
     // on shutdown (after the listeners close, before storage does): let running orders finish; what
     // does not finish in time stays in the issuance journal and is resumed on the next start
     closers.unshift(async () => {
@@ -471,6 +515,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         }
         scheduler.start();
         notifier.start(config.certificates.checkIntervalMs);
+        // a configuration fixed since a failure: retry now rather than when its backoff ends
+        void liftBackoffsIfSettingsChanged(current);
         // orders a crash (or a shutdown that did not wait) left unfinished: finish them now
         void manager.resumeJournaled?.().then(
           (n) => n > 0 && logger.info({ resumed: n }, "resuming journaled issuances"),
@@ -504,6 +550,8 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         const restartNeeded = restartOnlyChanges(current, next);
         if (!dnsAtStart && next.dns.providers.length > 0) restartNeeded.push("dns.providers (none at start)");
         current = next;
+        // new issuer or DNS settings may fix what failed: those certificates are due again now
+        void liftBackoffsIfSettingsChanged(next);
         return { restartNeeded };
       },
       async stop() {
@@ -517,30 +565,26 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
   }
 }
 
+/** Where the issuer settings last checked against failed certificates' backoffs are noted. */
+const SETTINGS_SEEN_KEY = "@settings-checked";
+
+/**
+ * What decides how `issuerId` obtains a certificate: its own entry and, for an ACME issuer, the DNS
+ * settings its dns-01 solver uses. A digest (credentials included, so the manager keeps it sealed).
+ */
+function issuerSettingsFingerprint(config: ResolvedConfig, issuerId: string): string {
+  const issuer = config.issuers.find((i) => i.id === issuerId);
+  const settings = { issuerId, issuer, dns: issuer?.type === "acme" ? config.dns : undefined };
+  return createHash("sha256").update(JSON.stringify(settings)).digest("base64url");
+}
+
 function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
-  const registry = createDnsProviderRegistry();
   const routes: Dns01Route[] = [];
-  const issues: { path: string; message: string }[] = [];
-  for (const p of config.dns.providers) {
-    const def = registry.get(p.type);
-    if (!def) {
-      issues.push({
-        path: `${p.path}${p.legoEnv ? "" : ".type"}`,
-        message: `unknown DNS provider "${p.type}" (see docs/dns-providers.md)`,
-      });
-      continue;
-    }
-    const raw = p.legoEnv ? configFromLegoEnv(def, p.legoEnv) : p.config;
-    const parsed = def.schema.safeParse(raw);
-    if (!parsed.success) {
-      issues.push(
-        ...zodIssues(parsed.error, [
-          p.legoEnv ? "letsEncrypt.dnsCredentials" : (p.configPath ?? `${p.path}.config`),
-        ]),
-      );
-      continue;
-    }
-    const provider = def.create(parsed.data as never, {
+  for (const { entry: p, definition: def, settings } of checkDnsProviderConfigs(
+    config.dns.providers,
+    createDnsProviderRegistry(),
+  )) {
+    const provider = def.create(settings, {
       logger: rt.logger.child({ dns: p.id }),
       clock: rt.clock,
       fetch: rt.fetch,
@@ -554,7 +598,6 @@ function buildDnsRoutes(config: ResolvedConfig, rt: Runtime): Dns01Route[] {
     };
     for (const suffix of p.zones.length > 0 ? p.zones : [""]) routes.push({ suffix, provider, propagation });
   }
-  if (issues.length > 0) throw new ConfigError(issues);
   return routes;
 }
 

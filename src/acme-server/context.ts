@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
+import type { IssuedKeys } from "../issuance/issued-keys.js";
 import type { Issuer } from "../issuance/issuer.js";
 import type { AuditEvent, IdentityStore, LockStore } from "../storage/storage.js";
 import type { AcmeStore } from "../storage/acme-store.js";
@@ -18,6 +19,8 @@ export interface ProfileContext {
   nonces: NonceService;
   eab: EabKeys;
   issuer: Issuer;
+  /** Keys some issuer was asked to certify: never accepted as account keys. */
+  issuedKeys: Pick<IssuedKeys, "has">;
   identities: Pick<IdentityStore, "getIdentity">;
   /** Storage locks: the per-account order limit is checked and the order created under one. */
   locks: Pick<LockStore, "tryLock" | "refreshLock" | "unlock">;

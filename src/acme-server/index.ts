@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Clock } from "../core/clock.js";
 import { ConfigError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
+import { createIssuedKeys } from "../issuance/issued-keys.js";
 import type { Issuer } from "../issuance/issuer.js";
 import type { EdgeErrorDialect } from "../server/edge-errors.js";
 import type { AcmeStore, AuditEvent, IdentityStore, KeyValueStore, LockStore } from "../storage/storage.js";
@@ -66,6 +67,7 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
   const logger = deps.logger.child({ component: "acme-server" });
   const store = deps.acme;
   const eab = createEabKeys({ kv: deps.kv, clock: deps.clock });
+  const issuedKeys = createIssuedKeys(deps.kv);
   const work = createBackgroundWork(logger);
   const validator = createChallengeValidator({
     dnsResolvers: config.dnsResolvers,
@@ -94,9 +96,6 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
         "ACME profile validates challenges against private and loopback addresses",
       );
     }
-  }
-  if (!config.externalUrl) {
-    logger.warn("acmeServer.externalUrl is not set: ACME URLs follow each request's Host header");
   }
   const defaultProfile = (config.profiles.find((p) => p.name === "default") ?? config.profiles[0]!).name;
   const descriptions = Object.fromEntries(
@@ -136,6 +135,7 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
         nonces,
         eab,
         issuer: deps.issuers.get(profile.issuer)!,
+        issuedKeys,
         identities: deps.identities,
         locks: deps.locks,
         validator,

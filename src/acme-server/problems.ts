@@ -122,7 +122,8 @@ export function problemDocument(p: AcmeProblem): Record<string, unknown> {
 export function toProblem(e: unknown): AcmeProblem {
   if (isAcmeProblem(e)) return e;
   if (isCertfleetError(e) && e.status >= 400 && e.status < 500 && e.expose) {
-    return problem("malformed", e.message, {
+    // the issuer's own CSR checks (csr_invalid, csr_weak_key, csr_account_key, ...) are about the CSR
+    return problem(e.code.startsWith("csr_") ? "badCSR" : "malformed", e.message, {
       status: 400,
       internal: `${e.code}: ${e.internal ?? ""}`,
       cause: e,

@@ -6,6 +6,7 @@ import { CertfleetError, ConfigError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { StartupError } from "../core/startup-error.js";
 import { loadResolvedConfig } from "./load-config.js";
+import { reportWorkerReady, superviseWorkers, workerSlot } from "./serve-cluster.js";
 
 /**
  * `certfleet serve`: start the server and print how to reach it.
@@ -14,12 +15,19 @@ import { loadResolvedConfig } from "./load-config.js";
  *   stack trace only with `--debug`.
  * - SIGHUP re-reads the config file and applies what can change without a restart; a warning names
  *   what cannot. A config that does not load changes nothing.
+ * - `server.workers` > 1: this process supervises that many workers, each running all of the above
+ *   (serve-cluster.ts); the first one prints the banner.
  * - SIGTERM / SIGINT: stop accepting, wait up to `server.shutdownTimeout` for requests and running
  *   issuances, say how many issuances are still running, exit 0.
  */
 export async function serveCommand(options: { config?: string; debug?: boolean }): Promise<void> {
   const config = await loadResolvedConfig(options.config);
   const logger = createLogger({ level: options.debug ? "debug" : config.logLevel, format: config.logFormat });
+  const slot = workerSlot();
+  if (slot === undefined && config.server.workers > 1) {
+    await superviseWorkers(config.server.workers, logger.child({ component: "cluster" }));
+    return;
+  }
   let certfleet: Certfleet | undefined;
   let started: Awaited<ReturnType<Certfleet["start"]>>;
   try {
@@ -28,13 +36,16 @@ export async function serveCommand(options: { config?: string; debug?: boolean }
       clock: systemClock,
       fetch: globalThis.fetch,
       env: process.env,
+      ...(slot === undefined ? {} : { workerSlot: slot }),
     });
     started = await certfleet.start();
   } catch (e) {
     await certfleet?.stop().catch(() => undefined);
     failStartup(e, options.debug === true);
   }
-  printBanner(certfleet, started, config);
+  if (slot === undefined || slot === 1) printBanner(certfleet, started, config);
+  else logger.info({ worker: slot }, "worker listening");
+  reportWorkerReady();
   handleSignals(certfleet, config, logger, options);
 }
 

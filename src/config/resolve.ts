@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import type { AcmeServerConfig } from "../acme-server/config.js";
@@ -26,6 +27,8 @@ export interface ResolvedConfig {
     trustProxy: string[];
     bodyLimit: number;
     shutdownTimeoutMs: number;
+    /** `certfleet serve` worker processes (server.workers, default the available cores). */
+    workers: number;
     /** Milliseconds; see server.* in docs/config.md. */
     timeouts: { request: number; headers: number; keepAlive: number; connection: number };
   };
@@ -307,6 +310,18 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     }
   }
   if (le && le.enabled !== false) dnsProviders.push(...akashDnsProviders(le, issues));
+  // Several embedded issuers share the one CA hierarchy (one root to trust); they differ in lifetime
+  // and CRL URL. Its name is set once, so two different names cannot both be honoured.
+  const embeddedNames = new Set<string>();
+  file.issuers.forEach((is, i) => {
+    if (is.type !== "embedded" || is.commonName === undefined) return;
+    embeddedNames.add(is.commonName);
+    if (embeddedNames.size > 1)
+      issues.push({
+        path: `issuers.${i}.commonName`,
+        message: "embedded issuers share one CA: give commonName once, or the same on each",
+      });
+  });
   if (!issuers.some((i) => i.type === "embedded")) {
     issuers.push({ id: "embedded", type: "embedded", leafValidityMs: parseDuration("30d") });
   }
@@ -326,6 +341,15 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
     else if (!ids.has(p.issuer))
       issues.push({ path: `acmeServer.profiles.${i}.issuer`, message: `no issuer with id "${p.issuer}"` });
   });
+  if (file.acmeServer.enabled && !file.acmeServer.externalUrl && file.server.trustProxy.length > 0) {
+    // behind a proxy the URLs handed to ACME clients follow the forwarded host and scheme; directly
+    // reached, the Host header a client sent is the right base, so there is nothing to warn about
+    warnings.push({
+      path: "acmeServer.externalUrl",
+      message:
+        "is not set while server.trustProxy is: ACME URLs follow the X-Forwarded-Host/Proto each proxy sends; set it to the public URL",
+    });
+  }
   const providerIds = new Set<string>();
   for (const p of dnsProviders) {
     if (providerIds.has(p.id))
@@ -400,6 +424,7 @@ export function resolveConfig(file: ConfigFile, base: string = process.cwd()): R
       trustProxy: file.server.trustProxy,
       bodyLimit: file.server.bodyLimit,
       shutdownTimeoutMs: parseDuration(file.server.shutdownTimeout),
+      workers: file.server.workers ?? availableParallelism(),
       timeouts: serverTimeouts,
     },
     dataDir,

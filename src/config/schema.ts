@@ -303,6 +303,15 @@ export const configSchema = z.strictObject({
         .describe(
           "on SIGTERM/SIGINT, how long to wait for requests and running issuances before exiting (under Kubernetes' 30 s grace period and systemd's 90 s)",
         ),
+      workers: z
+        .number()
+        .int()
+        .min(1)
+        .max(256)
+        .optional()
+        .describe(
+          "`certfleet serve` processes sharing the listeners (node:cluster), each a replica sharing only storage; default: the available cores",
+        ),
     })
     .prefault({}),
   dataDir: z

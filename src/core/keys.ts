@@ -168,6 +168,24 @@ export interface ParsedCsr {
  * Other extensions a CSR asks for are ignored: issuers decide a certificate's extensions themselves.
  */
 export function parseCsr(csrPem: string): ParsedCsr {
+  const known = parsedCsrs.get(csrPem);
+  if (known) return known;
+  const parsed = parseCsrOnce(csrPem);
+  if (parsedCsrs.size >= PARSED_CSR_MEMO) parsedCsrs.delete(parsedCsrs.keys().next().value!);
+  parsedCsrs.set(csrPem, parsed);
+  return parsed;
+}
+
+/**
+ * One issuance hands the same CSR to several steps (ACME finalize, the issued-key record, the CA), and
+ * a pure-JS parse costs about a millisecond: a request parsed and verified recently is answered from
+ * this memo (the exact PEM text as key; failures are not remembered). Parsing is a pure function of
+ * that text, so sharing the memo across callers cannot leak anything; results are frozen.
+ */
+const PARSED_CSR_MEMO = 256;
+const parsedCsrs = new Map<string, ParsedCsr>();
+
+function parseCsrOnce(csrPem: string): ParsedCsr {
   const der = csrDer(csrPem);
   const parts = splitSignedDer(der);
   let csr: x509.Pkcs10CertificateRequest;
@@ -212,11 +230,11 @@ export function parseCsr(csrPem: string): ParsedCsr {
   }
   if (!signatureValid) throw new ValidationError("csr_invalid", "the CSR's signature does not verify");
 
-  return {
-    names: csrNames(csr),
+  return Object.freeze({
+    names: Object.freeze(csrNames(csr)) as string[],
     publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
     keyType: keyTypeOfPublicKey(publicKey),
-  };
+  });
 }
 
 /** Signature algorithms accepted on a CSR, by OID. */

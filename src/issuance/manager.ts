@@ -59,6 +59,12 @@ export interface CertificateManager {
    * many are still running (0 = all finished); what did not finish is in the journal for the next start.
    */
   drain?(timeoutMs: number): Promise<number>;
+  /**
+   * Lift the backoff of every failed certificate whose issuer or solver settings changed since its
+   * failure (see `configFingerprint`), so the scheduler retries it now. Returns how many. The
+   * composition root calls it on start.
+   */
+  clearStaleBackoffs?(signal?: AbortSignal): Promise<number>;
 }
 
 /** Which certificate: as a client asks for it, or by stored id. */
@@ -147,6 +153,13 @@ export interface ManagerDeps {
    * process recognises the locks its previous life left and takes them back at once.
    */
   instanceId?: string;
+  /**
+   * A digest of the settings that decide how an issuer obtains a certificate (its config entry, the
+   * challenge solvers / DNS providers it may use). Stored with each failure's backoff: once it differs,
+   * the configuration was changed since, and the backoff no longer holds (a fixed mistake is retried
+   * at once, not after an hour). Without it, a backoff always holds until its time.
+   */
+  configFingerprint?: (issuerId: string) => string;
   random?: () => number;
 }
 
@@ -168,6 +181,9 @@ const lockNameOf = (id: string) => `certificate:${id}`;
 
 /** Revoked certificates by certificate id: `{serial, reason, at, actor}` of the last revoked version. */
 export const REVOCATION_NAMESPACE = "certificate-revocations";
+
+/** The issuer/solver settings fingerprint in force when a certificate's last failure was recorded. */
+export const BACKOFF_CONFIG_NAMESPACE = "issuance-backoff-config";
 
 /** Earliest retry after an error that waiting alone cannot fix. */
 export const NON_RETRYABLE_DELAY_MS = 60 * 60_000;
@@ -461,6 +477,14 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         .catch((se: unknown) =>
           logger.error({ err: toCertfleetError(se).message, id: job.id }, "could not record failure"),
         );
+      if (deps.configFingerprint) {
+        // sealed: the digest covers credentials
+        await kv
+          .putValue(BACKOFF_CONFIG_NAMESPACE, job.id, deps.configFingerprint(job.issuer.id), { secret: true })
+          .catch((se: unknown) =>
+            logger.warn({ err: toCertfleetError(se).message, id: job.id }, "could not record the settings"),
+          );
+      }
       logger.warn(
         {
           id: job.id,
@@ -485,14 +509,32 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     }
   }
 
-  /** After a failure, callers get the recorded error until the retry time instead of a new order. */
+  /** True when the issuer/solver settings now differ from those in force at the last failure. */
+  async function settingsChangedSince(id: string, issuerId: string, signal?: AbortSignal): Promise<boolean> {
+    if (!deps.configFingerprint) return false;
+    const then = await kv.getValue(BACKOFF_CONFIG_NAMESPACE, id, signal);
+    return then !== undefined && then !== deps.configFingerprint(issuerId);
+  }
+
+  /**
+   * After a failure, callers get the recorded error until the retry time instead of a new order —
+   * unless the issuer or solver settings were changed since (the failure may have been their fault).
+   */
   async function refuseDuringBackoff(
-    id: string,
+    job: Pick<Job, "id" | "issuer">,
     stored: CertificateRecord | undefined,
     signal?: AbortSignal,
   ) {
+    const id = job.id;
     const failure = stored ? stored.lastFailure : await certificates.getFailure(id, signal);
     const wait = failure?.nextAttemptAt ? failure.nextAttemptAt.getTime() - clock.now().getTime() : 0;
+    if (failure && wait > 0 && (await settingsChangedSince(id, job.issuer.id, signal))) {
+      logger.info(
+        { id, code: failure.code },
+        "issuer or solver settings changed since the last failure: backoff lifted",
+      );
+      return;
+    }
     if (failure && wait > 0) {
       throw new CertfleetError(
         "issuance_backoff",
@@ -522,7 +564,7 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       recent.set(job.id, stored);
       return { record: stored, cached: true };
     }
-    await refuseDuringBackoff(job.id, stored, signal);
+    await refuseDuringBackoff(job, stored, signal);
     const { value } = await flights.do(job.id, () => run({ ...job, force: false }), signal);
     return { record: value, cached: false };
   }
@@ -541,6 +583,8 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
         wait,
       );
     }
+    // a failed certificate waits out its backoff like any request, unless an admin forces it
+    if (!request.force) await refuseDuringBackoff(job, stored, signal);
     const { value } = await flights.do(
       job.id,
       () => run({ ...job, replacing: stored, force: stored !== undefined }),
@@ -726,6 +770,41 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return started;
   }
 
+  function routedIssuerId(names: readonly string[]): string | undefined {
+    try {
+      return deps.router.select(names).id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function clearStaleBackoffs(signal?: AbortSignal): Promise<number> {
+    if (!deps.configFingerprint) return 0;
+    const now = clock.now();
+    const failed = [
+      // a request never issued goes to whichever issuer its names route to now
+      ...(await certificates.listUnissued(signal)).map((u) => ({
+        ...u,
+        issuerId: routedIssuerId(u.names) ?? u.issuerId,
+        requested: u,
+      })),
+      ...(await certificates.listCertificates(signal)).flatMap((c) =>
+        c.lastFailure
+          ? [{ id: c.id, issuerId: c.issuerId, lastFailure: c.lastFailure, requested: undefined }]
+          : [],
+      ),
+    ];
+    let cleared = 0;
+    for (const f of failed) {
+      if (!f.lastFailure.nextAttemptAt || f.lastFailure.nextAttemptAt <= now) continue;
+      if (!(await settingsChangedSince(f.id, f.issuerId, signal))) continue;
+      await certificates.recordFailure(f.id, { ...f.lastFailure, nextAttemptAt: null }, signal, f.requested);
+      cleared++;
+    }
+    if (cleared > 0) logger.info({ cleared }, "issuer or solver settings changed: backoffs lifted");
+    return cleared;
+  }
+
   async function drain(timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     while (flights.size > 0 && Date.now() < deadline) {
@@ -736,5 +815,14 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
     return flights.size;
   }
 
-  return { obtain, renew, renewDue, revoke, running: () => flights.size, resumeJournaled, drain };
+  return {
+    obtain,
+    renew,
+    renewDue,
+    revoke,
+    running: () => flights.size,
+    resumeJournaled,
+    drain,
+    clearStaleBackoffs,
+  };
 }

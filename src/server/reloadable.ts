@@ -65,7 +65,6 @@ export const RELOADABLE_SETTINGS = [
   "dns.providers (and their propagation settings)",
   "logging.level",
   "server.tls certificate and key files",
-  "notifications",
 ] as const;
 
 /** Resolved-config paths shown with the key the user writes. */
@@ -92,7 +91,9 @@ export function restartOnlyChanges(before: ResolvedConfig, after: ResolvedConfig
     dns: { resolvers: c.dns.resolvers, authoritativeServers: c.dns.authoritativeServers },
     certificates: c.certificates,
     acmeServer: c.acmeServer,
+    ssh: c.ssh,
     metrics: c.metrics,
+    notifications: c.notifications,
     logFormat: c.logFormat,
   });
   const out: string[] = [];

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from "kysely";
 import pg from "pg";
 import { throwIfAborted } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
@@ -53,7 +53,7 @@ function openSqlite(filename: string, logger: Logger): SqlDatabase {
       logger.warn({ mode }, "SQLite could not switch to WAL mode; readers will block writers");
     sqlite.pragma("synchronous = NORMAL");
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
 
   return {
     dialect: "sqlite",
@@ -73,6 +73,32 @@ function openSqlite(filename: string, logger: Logger): SqlDatabase {
           throw e;
         }
       }),
+  };
+}
+
+/** Prepared statements kept per connection; SQL with varying `in (…)` lists makes new entries, so bound it. */
+const SQLITE_STATEMENT_CACHE = 256;
+
+/**
+ * kysely's SQLite driver prepares every query anew; hand it each SQL text's statement prepared once
+ * (most recently used kept). Safe because the driver runs one query at a time on the connection and
+ * never leaves an iterator open across queries (certfleet does not stream); SQLite re-prepares a
+ * statement itself after a schema change.
+ */
+function reusingStatements(sqlite: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(text) {
+      let statement = statements.get(text);
+      if (statement) statements.delete(text);
+      else {
+        statement = sqlite.prepare(text);
+        if (statements.size >= SQLITE_STATEMENT_CACHE) statements.delete(statements.keys().next().value!);
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+    close: () => sqlite.close(),
   };
 }
 

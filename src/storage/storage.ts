@@ -37,8 +37,8 @@ export interface StorageAdmin {
   /** Idempotent. Every seam is unusable afterwards. */
   close(): Promise<void>;
   /**
-   * Re-seal every encrypted value (private keys, current and history; secret key/values) that is not
-   * sealed under the current master key. Idempotent and safe to interrupt: each row is rewritten on
+   * Re-seal every encrypted value (private keys: current, history and the issuance journal; secret
+   * key/values) that is not sealed under the current master key. Idempotent and safe to interrupt: each row is rewritten on
    * its own, only if it still holds the envelope that was read.
    */
   reencryptSecrets(signal?: AbortSignal): Promise<{ rewritten: number; total: number }>;

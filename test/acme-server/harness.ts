@@ -10,6 +10,7 @@ import type { AcmeProfileInput } from "../../src/acme-server/config.js";
 import { systemClock } from "../../src/core/clock.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { createEmbeddedCa, type EmbeddedCa } from "../../src/internal-ca/embedded-ca.js";
+import { createIssuedKeys, isAcmeAccountKey, recordingIssuedKeys } from "../../src/issuance/issued-keys.js";
 import type { Issuer } from "../../src/issuance/issuer.js";
 import { installErrorHandler } from "../../src/server/error-handler.js";
 import { createStorage } from "../../src/storage/create-storage.js";
@@ -77,10 +78,19 @@ export async function startAcmeTestServer(options: AcmeTestServerOptions): Promi
   const port = await freePort();
   const ownUrl = `https://127.0.0.1:${port}`;
   const baseUrl = options.externalUrl ?? ownUrl;
-  const issuers = new Map<string, Issuer>([
-    [ca.id, ca],
-    ...[...(options.issuers ?? []), ...(options.lateIssuers?.(storage) ?? [])].map((i) => [i.id, i] as const),
-  ]);
+  // wired as the composition root does: every CSR's key is noted, no account key is certified
+  const guard = {
+    issuedKeys: createIssuedKeys(storage.kv),
+    isAccountKey: isAcmeAccountKey(
+      storage.acme,
+      options.profiles.map((p) => p.name ?? "default"),
+    ),
+  };
+  const issuers = new Map<string, Issuer>(
+    [ca, ...(options.issuers ?? []), ...(options.lateIssuers?.(storage) ?? [])].map(
+      (i) => [i.id, recordingIssuedKeys(i, guard)] as const,
+    ),
+  );
   const acme = createAcmeServer({
     config: {
       externalUrl: baseUrl,

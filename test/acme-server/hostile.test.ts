@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
-import { calculateJwkThumbprint, exportPKCS8 } from "jose";
+import { createPublicKey } from "node:crypto";
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, importPKCS8 } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ORDER_LOCK_LEASE_MS } from "../../src/acme-server/rate-limits.js";
 import { sleep } from "../../src/core/clock.js";
@@ -141,6 +142,58 @@ describe("§11.1 the certificate key is not an account key", () => {
     const order = await c.post(c.directory.newOrder!, ids(["theirs.example.com"]));
     const csr = pemToB64url(await createCsr(await keyPem(other.key), ["theirs.example.com"]));
     refused(await c.post(order.body.finalize as string, { csr }), "badCSR", 400);
+  });
+});
+
+describe("the mirror of §11.1: an account key is not a certificate key", () => {
+  /** The account key a client would make from a certificate's private key. */
+  async function accountKeyFrom(privateKeyPem: string): Promise<AccountKey> {
+    const privateKey = await importPKCS8(privateKeyPem, "ES256", { extractable: true });
+    return { alg: "ES256", privateKey, publicJwk: await exportJWK(createPublicKey(privateKeyPem)) };
+  }
+
+  test("newAccount and keyChange with the key of an issued certificate are badPublicKey", async () => {
+    const c = await account("default", ["mirror.example.com"]);
+    const certKey = await generatePrivateKey("ec256");
+    expect(await obtain(c, ["mirror.example.com"], certKey)).toContain("BEGIN CERTIFICATE");
+    const stolen = await accountKeyFrom(certKey);
+
+    // a new account with it: refused in every profile, and nothing is created
+    for (const profile of ["default", "open"]) {
+      const thief = await new TestAcmeClient(server.directoryUrl(profile), server.agent, stolen).init();
+      const eab = profile === "default" ? await server.acme.eab.create(["*.example.com"]) : undefined;
+      refused(await thief.register(eab), "badPublicKey", 400);
+      const existing = await thief.post(thief.directory.newAccount!, {
+        onlyReturnExisting: true,
+      });
+      refused(existing, "accountDoesNotExist", 400);
+    }
+
+    // rolling an account over to it: refused, and the old key still speaks for the account
+    const other = await account("default", ["other.example.com"]);
+    const url = other.directory.keyChange!;
+    const inner = await signJws(
+      stolen,
+      { jwk: stolen.publicJwk, url },
+      { account: other.kid, oldKey: other.key.publicJwk },
+    );
+    refused(await other.post(url, inner), "badPublicKey", 400);
+    expect((await other.post(other.kid!, "")).status).toBe(200);
+  });
+
+  test("a CSR carrying an account key of another profile fails the order with badCSR", async () => {
+    const elsewhere = await account("open");
+    const c = await account("default", ["cross.example.com"]);
+    const order = await c.post(c.directory.newOrder!, ids(["cross.example.com"]));
+    const csr = pemToB64url(await createCsr(await keyPem(elsewhere.key), ["cross.example.com"]));
+    let res = await c.post(order.body.finalize as string, { csr });
+    for (let i = 0; res.body.status === "processing" && i < 100; i++) {
+      await sleep(100);
+      res = await c.post(order.location!, "");
+    }
+    expect(res.body.status, res.text).toBe("invalid");
+    expect((res.body.error as { type?: string } | undefined)?.type).toBe(PROBLEM("badCSR"));
+    expect(res.body.certificate).toBeUndefined();
   });
 });
 

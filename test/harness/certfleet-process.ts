@@ -40,10 +40,11 @@ export async function startCertfleet(
 ): Promise<CertfleetProcess> {
   const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "certfleet-e2e-")));
   const config = {
-    server: { bind: "127.0.0.1", port: 0 },
     dataDir: join(dir, "data"),
     logging: { level: "info" },
     ...options.config,
+    // one process unless a test asks for workers (test/ops/serve-workers.test.ts does)
+    server: { bind: "127.0.0.1", port: 0, workers: 1, ...(options.config?.server as object | undefined) },
   };
   const configPath = join(dir, "certfleet.yaml");
   await writeFile(configPath, stringify(config));

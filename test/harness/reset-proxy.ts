@@ -18,11 +18,28 @@ export interface ResetRule {
   times?: number;
 }
 
+/** One request through the proxy and what the client got back (if it got anything). */
+export interface Exchange {
+  method: string;
+  path: string;
+  requestBody: Buffer;
+  startedAt: number;
+  /** Set once the answer was sent to the client. */
+  answeredAt?: number;
+  status?: number;
+  location?: string;
+  responseBody?: Buffer;
+}
+
 export interface ResetProxy {
   directoryUrl: string;
   caBundlePem: string;
   /** Requests seen, in order ("POST /order-plz"). */
   requests: string[];
+  /** Every request with its answer, in arrival order. */
+  exchanges: Exchange[];
+  /** Requests held back by `delayMs` at this moment (e.g. certificate downloads in flight). */
+  held(): number;
   /** Requests whose connection was reset. */
   resets: string[];
   /** TCP connections clients opened to the proxy. */
@@ -51,6 +68,8 @@ export async function startResetProxy(
   const upstream = new URL(pebble.directoryUrl);
   const upstreamAgent = new Agent({ keepAlive: true, ca: pebble.caBundlePem, maxSockets: 8 });
   const requests: string[] = [];
+  const exchanges: Exchange[] = [];
+  let held = 0;
   const resets: string[] = [];
   const rules: (ResetRule & { left: number })[] = [];
   let connections = 0;
@@ -105,9 +124,15 @@ export async function startResetProxy(
       requests.push(what);
       void (async () => {
         const body = await readBody(req);
+        const exchange: Exchange = { method, path, requestBody: body, startedAt: Date.now() };
+        exchanges.push(exchange);
         if (armed(method, path, "before")) return reset(req, what);
         const delay = options.delayMs?.(method, path) ?? 0;
-        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        if (delay > 0) {
+          held += 1;
+          await new Promise((r) => setTimeout(r, delay));
+          held -= 1;
+        }
         const answer = await forward(req, body);
         if (armed(method, path, "after")) return reset(req, what);
         const headers = { ...answer.headers };
@@ -115,7 +140,13 @@ export async function startResetProxy(
         delete headers["connection"];
         delete headers["keep-alive"];
         res.writeHead(answer.status, headers as Record<string, string>);
-        res.end(answer.body);
+        res.end(answer.body, () => {
+          // the client has it (as far as the socket can tell)
+          exchange.answeredAt = Date.now();
+        });
+        exchange.status = answer.status;
+        exchange.responseBody = answer.body;
+        if (typeof answer.headers.location === "string") exchange.location = answer.headers.location;
       })().catch((e: unknown) => {
         if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" }).end(String(e));
       });
@@ -146,6 +177,8 @@ export async function startResetProxy(
     directoryUrl: `https://127.0.0.1:${port}${upstream.pathname}`,
     caBundlePem: pebble.caBundlePem,
     requests,
+    exchanges,
+    held: () => held,
     resets,
     connections: () => connections,
     resetNext(rule) {

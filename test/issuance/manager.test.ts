@@ -195,6 +195,57 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     expect(failing.requests).toHaveLength(2);
   });
 
+  it("a change of the issuer's or solver's settings lifts a backoff; renew honours it unless forced", async () => {
+    const extra: { failWith?: Error } = {
+      failWith: new UpstreamError("acme_no_solver", "*.wild.example.com needs a DNS provider", {
+        retryable: false,
+        status: 422,
+      }),
+    };
+    const failing = counting(ca, extra);
+    let settings = "without a DNS provider";
+    const m = manager(failing.issuer, { configFingerprint: () => settings });
+    const names = ["wild.example.com"];
+    await expect(m.obtain({ names })).rejects.toMatchObject({ code: "acme_no_solver" });
+    await expect(m.obtain({ names })).rejects.toMatchObject({ code: "issuance_backoff" });
+    // an ordinary renew call does not get around the backoff; an admin's forced one does
+    await expect(m.renew({ names })).rejects.toMatchObject({ code: "issuance_backoff" });
+    expect(failing.requests).toHaveLength(1);
+    await expect(m.renew({ names, force: true })).rejects.toMatchObject({ code: "acme_no_solver" });
+    expect(failing.requests).toHaveLength(2);
+    // nothing changed: a restart keeps the backoff
+    const restarted = manager(failing.issuer, { configFingerprint: () => settings });
+    expect(await restarted.clearStaleBackoffs!()).toBe(0);
+    await expect(restarted.obtain({ names })).rejects.toMatchObject({ code: "issuance_backoff" });
+
+    // the operator adds the DNS provider: the next request is tried at once, well inside the hour
+    settings = "with a DNS provider";
+    delete extra.failWith;
+    const fixed = await restarted.obtain({ names });
+    expect(fixed.cached).toBe(false);
+    expect(failing.requests).toHaveLength(3);
+  });
+
+  it("on start, a failed renewal whose settings changed is due again at once", async () => {
+    const extra: { failWith?: Error } = {};
+    const { issuer, requests } = counting(ca, extra);
+    let settings = "v1";
+    const m = manager(issuer, { configFingerprint: () => settings });
+    const first = await m.obtain({ names: ["sweep.example.com"] });
+    clock.set(first.record.renewAt);
+    extra.failWith = new UpstreamError("dns_provider_auth", "bad token", { retryable: false });
+    expect(await m.renewDue()).toEqual({ renewed: 0, failed: 1 });
+    expect(await m.renewDue()).toEqual({ renewed: 0, failed: 0 }); // backing off for an hour
+    settings = "v2";
+    delete extra.failWith;
+    expect(await m.clearStaleBackoffs!()).toBe(1);
+    expect(await m.renewDue()).toEqual({ renewed: 1, failed: 0 });
+    expect(requests).toHaveLength(3);
+    const stored = await storage.certificates.getCertificate(first.record.id);
+    expect(stored!.serial).not.toBe(first.record.serial);
+    expect(stored!.lastFailure).toBeNull();
+  });
+
   it("uses the CA's ARI window and sends `replaces` on renewal", async () => {
     const windows: RenewalInfo[] = [];
     const renewalInfo = async (certPem: string): Promise<RenewalInfo> => {

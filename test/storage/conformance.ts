@@ -4,6 +4,7 @@ import { sql, type Kysely } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { migrations } from "../../src/storage/migrations/index.js";
 import { createSecretBox } from "../../src/storage/secret-box.js";
+import type { NewJournalEntry } from "../../src/storage/issuance-journal.js";
 import type { Database } from "../../src/storage/schema.js";
 import type { NewCertificate, NewIdentity, Storage } from "../../src/storage/storage.js";
 
@@ -581,6 +582,44 @@ export function runStorageConformance(
         });
       });
 
+      describe("issuance journal", () => {
+        it("keeps one entry per id: begin replaces, update records the order, delete always runs", async () => {
+          const key = newCertificate().privateKeyPem;
+          const first = await storage.journal.begin(journalEntry("a", key));
+          expect(first).toMatchObject({ id: "a", state: "created", orderUrl: null, privateKeyPem: key });
+          await storage.journal.begin(journalEntry("b", null));
+          await storage.journal.update("a", { orderUrl: "https://ca.test/order/1", state: "ordered" });
+          await storage.journal.update("a", { state: "finalizing" });
+          expect(await storage.journal.get("a")).toMatchObject({
+            orderUrl: "https://ca.test/order/1",
+            state: "finalizing",
+            privateKeyPem: key,
+            names: ["a.example.com"],
+          });
+          expect((await storage.journal.list()).map((e) => e.id).sort()).toEqual(["a", "b"]);
+          // a new attempt supersedes an abandoned one: the old order URL goes with it
+          await storage.journal.begin(journalEntry("a", key));
+          expect(await storage.journal.get("a")).toMatchObject({ state: "created", orderUrl: null });
+          await storage.journal.delete("a");
+          await storage.journal.delete("a");
+          expect(await storage.journal.get("a")).toBeUndefined();
+          expect((await storage.journal.list()).map((e) => e.id)).toEqual(["b"]);
+        });
+
+        if (!options.inMemory) {
+          it("keeps a journaled key encrypted at rest", async () => {
+            const key = newCertificate().privateKeyPem!;
+            await storage.journal.begin(journalEntry("sealed", key));
+            const rows = await shared().raw.selectFrom("issuance_journal").selectAll().execute();
+            expect(rows[0]?.private_key).toMatch(/^v2:/);
+            expect(JSON.stringify(rows)).not.toContain(pemBody(key));
+            await expect(openAgain(randomBytes(32)).journal.get("sealed")).rejects.toMatchObject({
+              code: "storage_decrypt_failed",
+            });
+          });
+        }
+      });
+
       if (!options.inMemory) {
         describe("encryption at rest", () => {
           it("stores private keys and secret values encrypted, other values as they are", async () => {
@@ -617,10 +656,14 @@ export function runStorageConformance(
             await storage.certificates.putCertificate(newCertificate({ id: "csr", privateKeyPem: null }));
             await storage.kv.putValue("acme", "account", "account-secret", { secret: true });
             await storage.kv.putValue("settings", "plain", "p");
+            // an order in flight: its key must survive the rotation, or the next start cannot finish it
+            const inFlight = newCertificate({ id: "j" });
+            await storage.journal.begin(journalEntry("j", inFlight.privateKeyPem));
+            await storage.journal.begin(journalEntry("j-csr", null));
 
             const rotating = openAgain(newKey, [oldKey]);
-            expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 3, total: 3 });
-            expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 0, total: 3 });
+            expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 4, total: 4 });
+            expect(await rotating.reencryptSecrets()).toEqual({ rewritten: 0, total: 4 });
 
             const { raw } = shared();
             const sealed = [
@@ -633,8 +676,11 @@ export function runStorageConformance(
               ...(await raw.selectFrom("kv").select("value").where("secret", "=", 1).execute()).map(
                 (r) => r.value,
               ),
+              ...(await raw.selectFrom("issuance_journal").select("private_key").execute()).map(
+                (r) => r.private_key,
+              ),
             ].filter((v) => v !== null);
-            expect(sealed).toHaveLength(3);
+            expect(sealed).toHaveLength(4);
             const newId = createSecretBox(newKey).keyId;
             for (const v of sealed) expect(v!.split(":").slice(0, 2)).toEqual(["v2", newId]);
 
@@ -647,6 +693,8 @@ export function runStorageConformance(
             );
             expect(await newOnly.kv.getValue("acme", "account")).toBe("account-secret");
             expect(await newOnly.kv.getValue("settings", "plain")).toBe("p");
+            expect((await newOnly.journal.get("j"))?.privateKeyPem).toBe(inFlight.privateKeyPem);
+            expect((await newOnly.journal.get("j-csr"))?.privateKeyPem).toBeNull();
             await expect(openAgain(oldKey).certificates.getCertificate("r")).rejects.toMatchObject({
               code: "storage_decrypt_failed",
             });
@@ -704,6 +752,20 @@ export function runStorageConformance(
       }
     });
   });
+}
+
+function journalEntry(id: string, privateKeyPem: string | null): NewJournalEntry {
+  return {
+    id,
+    names: [`${id}.example.com`],
+    issuerId: "pebble",
+    keyType: "ec256",
+    custody: privateKeyPem === null ? "csr" : "server",
+    csrPem: "-----BEGIN CERTIFICATE REQUEST-----\nMA==\n-----END CERTIFICATE REQUEST-----\n",
+    privateKeyPem,
+    replacingVersion: null,
+    actor: null,
+  };
 }
 
 function newCertificate(overrides: Partial<NewCertificate> = {}): NewCertificate {

@@ -96,6 +96,16 @@ describe("createCsr / parseCsr", () => {
     expect(codeOf(() => parseCsr(tamper(csrPem, "tamper.example.com")))).toBe("csr_invalid");
   });
 
+  it("parses one request once: the same text gets the same frozen result, a failure is never remembered", async () => {
+    const csrPem = await createCsr(await generatePrivateKey("ec256"), ["once.example.com"]);
+    const first = parseCsr(csrPem);
+    expect(parseCsr(csrPem)).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.names)).toBe(true);
+    const bad = tamper(csrPem, "once.example.com");
+    expect(codeOf(() => parseCsr(bad))).toBe("csr_invalid");
+    expect(codeOf(() => parseCsr(bad))).toBe("csr_invalid");
+  });
+
   it("rejects a CSR whose signature was altered", async () => {
     const csrPem = await createCsr(await generatePrivateKey("rsa2048"), ["sig.example.com"]);
     const der = Buffer.from(csrPem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");

@@ -2,6 +2,7 @@ import type { AcmeResponse, SignedAcmeRequest } from "../context.js";
 import { decodePayload, headerJwk, parseJws, verifyJwsSignature } from "../jws.js";
 import { jwkThumbprint } from "../jwk.js";
 import { problem } from "../problems.js";
+import { refuseCertificateKey } from "./new-account.js";
 import { accountObject } from "../resources.js";
 
 /**
@@ -43,6 +44,7 @@ export async function keyChange(req: SignedAcmeRequest): Promise<AcmeResponse> {
 
   const newThumbprint = await jwkThumbprint(newJwk);
   if (newThumbprint === account.thumbprint) throw problem("malformed", "the new key is the current key");
+  await refuseCertificateKey(req, newThumbprint);
   const holder = await ctx.store.findAccountByThumbprint(ctx.profile.name, newThumbprint, signal);
   if (holder) return conflict(urls.account(holder.id));
 

@@ -32,6 +32,7 @@ export async function newAccount(req: SignedAcmeRequest): Promise<AcmeResponse> 
   if (payload.onlyReturnExisting === true)
     throw problem("accountDoesNotExist", "no account exists with this key");
 
+  await refuseCertificateKey(req, thumbprint);
   const contact = parseContacts(payload.contact);
   let eab: EabKey | undefined;
   if (payload.externalAccountBinding !== undefined) {
@@ -141,4 +142,14 @@ async function sameClientRebind(
     a.length === b.length && [...a].sort().every((v, i) => v === [...b].sort()[i]);
   if (!same(first.contact, contact)) throw refuse("contacts differ from the first account's");
   return first;
+}
+
+/**
+ * The mirror of RFC 8555 §11.1: a key certfleet asked a CA to certify is no account key. Whoever holds
+ * the certificate's key (every machine it was handed to) could otherwise act as the account.
+ */
+export async function refuseCertificateKey(req: SignedAcmeRequest, thumbprint: string): Promise<void> {
+  if (await req.ctx.issuedKeys.has(thumbprint, req.signal)) {
+    throw problem("badPublicKey", "this key belongs to a certificate; use a separate account key");
+  }
 }

@@ -20,6 +20,7 @@ import { createCachedKeySet, type CachedKeySet, type ResolvedKey } from "./key-s
 import { createKeySetLoader } from "./key-sources.js";
 import { claimGrants, inspectToken, tokenScopes } from "./token-shape.js";
 import { resolveIssuers, type ResolvedIssuer, type TrustedIssuer } from "./trusted-issuer.js";
+import { createVerifiedTokens, tokenDigest } from "./verified-tokens.js";
 
 /**
  * `Authorization: Bearer <jwt>` from any number of trusted issuers (OIDC providers and workload
@@ -34,6 +35,11 @@ import { resolveIssuers, type ResolvedIssuer, type TrustedIssuer } from "./trust
  * 6. the identity record matched by binding key (binding.ts): disabled → refused; grants from the
  *    configured `domainsClaim`, else from the record, else every name if the issuer has
  *    `grantAllNames` (le-cert-server's rule), else none (so every name is refused later).
+ *
+ * A token that passed 1–5 is remembered by its SHA-256 (verified-tokens.ts) until its `exp`, at most
+ * 5 minutes, and only while the issuer's key set it was verified with is still the current fresh one,
+ * so a reused bearer skips the signature check but a rotated-out key is refused as soon as the set is
+ * refetched. Step 6 runs on every request, so disabling an identity record takes effect at once.
  */
 
 export interface JwtAuthenticatorDeps {
@@ -80,6 +86,10 @@ function mapJoseError(e: unknown, issuer: ResolvedIssuer): unknown {
   return e;
 }
 
+/** Verified tokens remembered per authenticator (one process). */
+const VERIFIED_TOKENS_MAX = 10_000;
+const VERIFIED_TOKENS_MAX_AGE_MS = 5 * 60_000;
+
 export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthenticator {
   const logger = deps.logger.child({ component: "auth.jwt" });
   const runtimes: IssuerRuntime[] = resolveIssuers(deps.issuers).map((config) => ({
@@ -105,6 +115,11 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
     runtimes.filter((r) => r.config.kind === "spiffe").map((r) => [r.config.trustDomain!, r]),
   );
   const maxTokenBytes = Math.max(0, ...runtimes.map((r) => r.config.maxTokenBytes));
+  const verifiedTokens = createVerifiedTokens<IssuerRuntime>({
+    maxEntries: VERIFIED_TOKENS_MAX,
+    maxAgeMs: VERIFIED_TOKENS_MAX_AGE_MS,
+  });
+  const currentSetOf = (issuer: IssuerRuntime) => issuer.keys.freshSet();
 
   function selectIssuer(payload: JWTPayload): IssuerRuntime {
     if (typeof payload.iss === "string") {
@@ -197,6 +212,9 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
       const token = credentialsFor(request.headers, "Bearer");
       if (token === undefined) return undefined;
       if (runtimes.length === 0) throw new AuthFailure("jwt_no_issuers", "no JWT issuer is configured");
+      const digest = tokenDigest(token);
+      const known = verifiedTokens.get(digest, currentSetOf, deps.clock.now().getTime());
+      if (known) return toPrincipal(known.payload, known.issuer.config, request, signal);
       const unverified = inspectToken(token, maxTokenBytes);
       const issuer = selectIssuer(unverified.payload);
       const { config } = issuer;
@@ -211,7 +229,9 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
       }
       if (!unverified.signed) throw new AuthFailure("jwt_signature_missing");
 
+      const setBefore = issuer.keys.freshSet();
       const { payload } = await verify(token, issuer, signal);
+      const setAfter = issuer.keys.freshSet();
 
       if (config.requiredScopes.length > 0) {
         const scopes = tokenScopes(payload, config.scopeClaims);
@@ -219,6 +239,9 @@ export function createJwtAuthenticator(deps: JwtAuthenticatorDeps): JwtAuthentic
         if (missing.length > 0)
           throw new AuthFailure("jwt_scope_missing", `missing scope(s) ${missing.join(" ")}`);
       }
+      // remembered only if no refresh happened while verifying (the key was in this very set)
+      if (setAfter !== undefined && setAfter === setBefore)
+        verifiedTokens.remember(digest, { payload, issuer, keySet: setAfter }, deps.clock.now().getTime());
       return toPrincipal(payload, config, request, signal);
     },
     async warmUp(signal) {

@@ -44,6 +44,11 @@ export interface CachedKeySet {
   keyFor(header: JWSHeaderParameters, token: FlattenedJWSInput, signal: AbortSignal): Promise<ResolvedKey>;
   /** Fetch now, regardless of age (not of cooldown). */
   refresh(signal: AbortSignal): Promise<void>;
+  /**
+   * An opaque handle on the loaded set while it is younger than `maxAgeMs`, else undefined. Every load
+   * yields a new handle, so a caller remembering work done with one set can tell when it was replaced.
+   */
+  freshSet(): object | undefined;
 }
 
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -112,9 +117,14 @@ export function createCachedKeySet(options: CachedKeySetOptions): CachedKeySet {
     return raceSignal(inflight, signal);
   };
 
+  const fresh = () => {
+    const t = now();
+    return current && t - current.loadedAt < options.maxAgeMs && t >= current.loadedAt ? current : undefined;
+  };
+
   const usable = async (signal: AbortSignal): Promise<GetKey> => {
     const t = now();
-    if (current && t - current.loadedAt < options.maxAgeMs && t >= current.loadedAt) return current.getKey;
+    if (fresh()) return current!.getKey;
     const staleButAllowed = current !== undefined && t - current.loadedAt < options.maxAgeMs + maxStaleMs;
     if (coolingDown()) {
       if (current && staleButAllowed) return current.getKey;
@@ -157,5 +167,6 @@ export function createCachedKeySet(options: CachedKeySetOptions): CachedKeySet {
     async refresh(signal) {
       await reload(signal);
     },
+    freshSet: fresh,
   };
 }

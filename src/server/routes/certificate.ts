@@ -13,7 +13,8 @@ import { authRequestOf, requestSignal, type Authenticate, type AuthorizeNames } 
  * POST /api/certificate — the shape other centralised certificate servers use:
  * `{"domain": "example.com"}` (or `domains: [...]`, optional `csr`, `keyType`) → 200 with the leaf,
  * issuer chain, private key (unless CSR mode), validity and whether it came from the cache.
- * POST /api/certificate/renew — force a renewal; outside the renewal window only for admins with force.
+ * POST /api/certificate/renew — renew now; outside the renewal window or during a failure's backoff only
+ * for admins with force.
  * POST /api/certificate/revoke — admins only (a shared certificate is on every machine that fetched
  * it): revoke at the CA and, unless `replace: false`, answer with the replacement (fresh key).
  */

@@ -5,7 +5,8 @@ import type { IssuanceJournal, JournalEntry, JournalState } from "../issuance-jo
 import type { Database } from "../schema.js";
 import type { SqlContext } from "./context.js";
 
-const keyContext = (id: string) => JSON.stringify(["issuance_journal.private_key", id]);
+/** What a journaled key is sealed to (also used by reencryptSecrets). */
+export const journalKeyContext = (id: string) => JSON.stringify(["issuance_journal.private_key", id]);
 
 export function createSqlIssuanceJournal({ db, box: secretBox, clock }: SqlContext): IssuanceJournal {
   function toEntry(row: Database["issuance_journal"]): JournalEntry {
@@ -16,7 +17,8 @@ export function createSqlIssuanceJournal({ db, box: secretBox, clock }: SqlConte
       keyType: row.key_type as KeyType,
       custody: row.custody as KeyCustody,
       csrPem: row.csr_pem,
-      privateKeyPem: row.private_key === null ? null : secretBox.open(row.private_key, keyContext(row.id)),
+      privateKeyPem:
+        row.private_key === null ? null : secretBox.open(row.private_key, journalKeyContext(row.id)),
       replacingVersion: row.replacing_version === null ? null : Number(row.replacing_version),
       actor: row.actor,
       orderUrl: row.order_url,
@@ -38,7 +40,9 @@ export function createSqlIssuanceJournal({ db, box: secretBox, clock }: SqlConte
         custody: entry.custody,
         csr_pem: entry.csrPem,
         private_key:
-          entry.privateKeyPem === null ? null : secretBox.seal(entry.privateKeyPem, keyContext(entry.id)),
+          entry.privateKeyPem === null
+            ? null
+            : secretBox.seal(entry.privateKeyPem, journalKeyContext(entry.id)),
         order_url: null,
         state: "created",
         replacing_version: entry.replacingVersion,

@@ -1,5 +1,6 @@
 import { throwIfAborted } from "../../core/errors.js";
 import { kvContext, privateKeyContext, type SqlContext } from "./context.js";
+import { journalKeyContext } from "./journal.js";
 
 /** See StorageAdmin.reencryptSecrets. */
 export async function reencryptSecrets(
@@ -65,6 +66,26 @@ export async function reencryptSecrets(
       .executeTakeFirst();
     rewritten += Number(result.numUpdatedRows);
   }
+  // keys of orders in flight: a rotation that skipped them would leave the next start unable to
+  // finish an order the CA may already have issued
+  const journaled = await db
+    .selectFrom("issuance_journal")
+    .select(["id", "private_key"])
+    .where("private_key", "is not", null)
+    .execute();
+  for (const row of journaled) {
+    throwIfAborted(signal);
+    total++;
+    if (box.isCurrent(row.private_key!)) continue;
+    const result = await db
+      .updateTable("issuance_journal")
+      .set({ private_key: reseal(row.private_key!, journalKeyContext(row.id)) })
+      .where("id", "=", row.id)
+      .where("private_key", "=", row.private_key)
+      .executeTakeFirst();
+    rewritten += Number(result.numUpdatedRows);
+  }
+
   if (rewritten > 0) logger.info({ rewritten, total, key: box.keyId }, "secrets re-encrypted");
   return { rewritten, total };
 }
