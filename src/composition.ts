@@ -242,7 +242,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
             metrics.countEvent(event);
             return sink(event);
           },
-          { flush: () => sink.flush() },
+          { flush: () => sink.flush(), committed: () => sink.committed() },
         )
       : sink;
     const notifier = createNotifier({

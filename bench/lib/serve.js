@@ -86,7 +86,9 @@ export async function startServe({ dir, workers, extra = {}, profileDir }) {
   }
   if (workers > 1) await new Promise((r) => setTimeout(r, 3000));
   const url = /listening on (\S+)/.exec(out)[1].replace("localhost", "127.0.0.1");
-  const caPem = await readFile(join(config.dataDir, "ca.pem"), "utf8");
-  const apiKey = (await readFile(join(config.dataDir, "api-key"), "utf8")).trim();
+  // absent when the config brings its own TLS certificate / API keys
+  const caPem = await readFile(join(config.dataDir, "ca.pem"), "utf8").catch(() => undefined);
+  const apiKey =
+    (await readFile(join(config.dataDir, "api-key"), "utf8").catch(() => ""))?.trim() || undefined;
   return { child, url, caPem, apiKey, stop };
 }

@@ -33,7 +33,11 @@ function claimsIdentityUpFront(a: Authenticator): a is Authenticator & ClaimsIde
 
 export interface AuthChainDeps {
   limiter: FailureLimiter;
-  /** Storage.appendAudit or the server's AuditSink. */
+  /**
+   * Storage.appendAudit or the server's AuditSink. Denials are awaited; an `auth.allow` record is
+   * appended without waiting, so the caller must hold its response until the sink has committed
+   * (the API app waits for AuditSink.committed() before sending anything).
+   */
   audit: (event: AuditEvent) => Promise<void>;
   logger: Logger;
 }
@@ -109,7 +113,9 @@ export async function authenticate(
       throw error;
     }
     if (principal !== undefined) {
-      await audit({
+      // appended, not awaited: it shares the group commit with the request's own record, and the
+      // server sends no response before the sink has committed it (AuthChainDeps.audit)
+      void audit({
         type: "auth.allow",
         outcome: "allow",
         method: principal.method,

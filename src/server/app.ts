@@ -88,6 +88,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
   installErrorHandler(app);
   app.addHook("onRequest", edge.onRequest);
+  // Group commit: no response leaves before every audit record appended so far is stored, its own
+  // included (the auth chain appends `auth.allow` without waiting; server/audit.ts writes in order).
+  app.addHook("onSend", async () => {
+    await deps.audit.committed();
+  });
   app.addHook("onResponse", async (request, reply) => {
     if (reply.statusCode >= 400 || request.url.startsWith("/api/")) {
       request.log.debug(

@@ -9,6 +9,11 @@ import type { AuditEvent, AuditLog } from "../storage/storage.js";
 export type AuditSink = ((event: AuditEvent) => Promise<void>) & {
   /** Write whatever is queued now (shutdown). */
   flush(): Promise<void>;
+  /**
+   * Resolves once every event appended so far is written (or its failure logged): events are written
+   * in the order they arrive, so this is the last one's promise. The API holds each response on it.
+   */
+  committed(): Promise<void>;
 };
 
 const MAX_BATCH = 500;
@@ -16,6 +21,7 @@ const MAX_BATCH = 500;
 export function createAuditSink(storage: Pick<AuditLog, "appendAudit">, logger: Logger): AuditSink {
   let queue: { event: AuditEvent; done: () => void }[] = [];
   let scheduled: Promise<void> | undefined;
+  let last: Promise<void> = Promise.resolve();
 
   async function writeQueued(): Promise<void> {
     while (queue.length > 0) {
@@ -45,11 +51,14 @@ export function createAuditSink(storage: Pick<AuditLog, "appendAudit">, logger: 
     return scheduled;
   }
 
-  const sink = ((event: AuditEvent) =>
-    new Promise<void>((resolve) => {
+  const sink = ((event: AuditEvent) => {
+    last = new Promise<void>((resolve) => {
       queue.push({ event: { ...event, at: event.at ?? new Date() }, done: resolve });
       void schedule();
-    })) as AuditSink;
+    });
+    return last;
+  }) as AuditSink;
+  sink.committed = () => last;
   sink.flush = async () => {
     while (scheduled || queue.length > 0) await (scheduled ?? schedule());
   };

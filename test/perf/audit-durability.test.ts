@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { startCertfleet, type CertfleetProcess } from "../harness/certfleet-process.js";
 
 /**
- * The audit sink batches download records (issue 15), but a response is only sent once its record is
- * committed: killing the server (SIGKILL, no shutdown flush) in the middle of a load of cached requests
+ * The audit sink batches download and auth.allow records (issue 15), but a response is only sent once
+ * its records are committed: killing the server (SIGKILL, no shutdown flush) in the middle of a load of cached requests
  * must leave an audit record for every 200 a client received. Needs `npm run build`.
  */
 describe("audit durability under SIGKILL", () => {
@@ -63,6 +63,13 @@ describe("audit durability under SIGKILL", () => {
         // +1: the first (issuing) request of each name is a download too
         expect(n, domain).toBeGreaterThanOrEqual(received.get(domain)! + 1);
       }
+      // the auth.allow record of each of those requests is appended without waiting, yet committed
+      // before its response too (the response waits for everything appended before it)
+      const { allowed } = db
+        .prepare("select count(*) as allowed from audit_log where type = 'auth.allow'")
+        .get() as { allowed: number };
+      const total = [...received.values()].reduce((a, b) => a + b, 0);
+      expect(allowed).toBeGreaterThanOrEqual(total + names.length);
     } finally {
       db.close();
     }

@@ -57,7 +57,10 @@ beforeAll(async () => {
     manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused },
     authenticate: unused,
     authorizeNames: unused,
-    audit: Object.assign(async () => undefined, { flush: async () => undefined }),
+    audit: Object.assign(async () => undefined, {
+      flush: async () => undefined,
+      committed: async () => undefined,
+    }),
     bodyLimit: 64 * 1024,
     trustProxy: [],
     timeouts: { request: 1_500, headers: 1_000, keepAlive: 5_000, connection: 20_000 },

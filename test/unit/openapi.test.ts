@@ -34,7 +34,10 @@ describe("docs/openapi.yaml", () => {
       manager: { obtain: unused, renew: unused, renewDue: unused, revoke: unused, running: () => 0 },
       authenticate: unused,
       authorizeNames: unused,
-      audit: Object.assign(async () => undefined, { flush: async () => undefined }),
+      audit: Object.assign(async () => undefined, {
+        flush: async () => undefined,
+        committed: async () => undefined,
+      }),
       bodyLimit: 1024,
       trustProxy: [],
       timeouts: { request: 30_000, headers: 10_000, keepAlive: 65_000, connection: 120_000 },
@@ -47,13 +50,19 @@ describe("docs/openapi.yaml", () => {
           kv: {} as never,
           authenticate: unused,
           legacySwitch: {} as never,
-          audit: Object.assign(async () => undefined, { flush: async () => undefined }),
+          audit: Object.assign(async () => undefined, {
+            flush: async () => undefined,
+            committed: async () => undefined,
+          }),
         }),
         sessionRoutes({ authenticate: unused, sessionTokens: {} as never }),
         assignedCertificateRoutes({
           identities: {} as never,
           authenticate: unused,
-          audit: Object.assign(async () => undefined, { flush: async () => undefined }),
+          audit: Object.assign(async () => undefined, {
+            flush: async () => undefined,
+            committed: async () => undefined,
+          }),
         }),
         caRoutes({ ca: { rootPem: "", crl: unused } }),
         eabKeyRoutes({ acme: {} as never, authenticate: unused, identities: {} as never }),
