@@ -464,6 +464,7 @@ export async function createCertfleet(config: ResolvedConfig, rt: Runtime): Prom
         adminRoutes({
           identities: storage.identities,
           inventory: createInventory({ certificates: storage.certificates, kv: storage.kv, clock }),
+          manager,
           auditLog: storage.audit,
           kv: storage.kv,
           authenticate,

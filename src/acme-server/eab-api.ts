@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ForbiddenError } from "../core/errors.js";
 import { patternMatches } from "../core/names.js";
@@ -10,6 +10,10 @@ import type { AcmeServer } from "./index.js";
 import { normalizeGrant } from "./eab.js";
 
 /**
+ * The admin views of the ACME server (admin permission only): `GET /api/admin/acme/eab-keys` and
+ * `GET /api/admin/acme/accounts` (pages of `limit`, `cursor` = the previous page's `next`), and
+ * `POST /api/admin/acme/eab-keys/{kid}/revoke`.
+ *
  * POST /api/acme/eab-keys `{ "grants": [...] }` → 201 `{ "kid", "hmacKey" }`: the admin-API side of
  * `certfleet acme eab create`, mounted by the composition root next to the other API routes (it
  * answers with the API's error shape, not ACME problems).
@@ -19,12 +23,16 @@ import { normalizeGrant } from "./eab.js";
  * ACME account bound to the key can no longer order certificates.
  */
 export interface EabApiDeps {
-  acme: Pick<AcmeServer, "eab">;
+  acme: Pick<AcmeServer, "eab" | "admin">;
   authenticate: Authenticate;
   identities: Pick<IdentityStore, "getIdentity">;
 }
 
 const body = z.strictObject({ grants: z.array(z.string().min(1)).min(1).max(100).optional() });
+const pageQuery = z.strictObject({
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 export function eabKeyRoutes(deps: EabApiDeps) {
   return async (app: FastifyInstance) => {
@@ -36,6 +44,36 @@ export function eabKeyRoutes(deps: EabApiDeps) {
       const owner = principal.admin ? undefined : await deps.identities.getIdentity(principal.id, signal);
       const key = await deps.acme.eab.create(grants, owner?.id, signal);
       return reply.status(201).send(key);
+    });
+
+    const requireAdmin = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal> => {
+      const principal = await deps.authenticate(authRequestOf(request), requestSignal(reply));
+      request.principal = principal;
+      if (!principal.admin) {
+        throw new ForbiddenError(
+          "admin_required",
+          "this needs the admin permission",
+          `${principal.id} is not an admin`,
+        );
+      }
+      return principal;
+    };
+
+    app.get("/api/admin/acme/eab-keys", async (request, reply) => {
+      await requireAdmin(request, reply);
+      const q = parseBody(pageQuery, request.query);
+      return deps.acme.admin.listKeys({ after: q.cursor, limit: q.limit }, requestSignal(reply));
+    });
+
+    app.post<{ Params: { kid: string } }>("/api/admin/acme/eab-keys/:kid/revoke", async (request, reply) => {
+      const principal = await requireAdmin(request, reply);
+      return deps.acme.admin.revokeKey(request.params.kid, principal.id, requestSignal(reply));
+    });
+
+    app.get("/api/admin/acme/accounts", async (request, reply) => {
+      await requireAdmin(request, reply);
+      const q = parseBody(pageQuery, request.query);
+      return deps.acme.admin.listAccounts({ after: q.cursor, limit: q.limit }, requestSignal(reply));
     });
   };
 }

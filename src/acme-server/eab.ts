@@ -23,6 +23,8 @@ export interface EabKey {
   /** Identity that owns the key (its record must stay enabled), or null for an admin-made key. */
   ownerId: string | null;
   createdAt: string;
+  /** Set once by `revoke`: no account that bound the key may order any more. Absent in older keys. */
+  revokedAt?: string | null;
 }
 
 export interface EabKeys {
@@ -31,6 +33,23 @@ export interface EabKeys {
   get(kid: string, signal?: AbortSignal): Promise<EabKey | undefined>;
   /** True if it existed. An account already bound keeps its grants. */
   remove(kid: string): Promise<void>;
+  /** One page of keys in kid order (after the kid `after`), HMAC keys included: callers drop them. */
+  list(page: { after?: string; limit: number }, signal?: AbortSignal): Promise<EabKey[]>;
+  /**
+   * Mark a key revoked (idempotent; the first revocation time stays): it binds no new account, and
+   * the accounts that bound it can no longer order. Undefined when there is no such key.
+   */
+  revoke(kid: string, signal?: AbortSignal): Promise<EabKey | undefined>;
+  /**
+   * Remember which key an account bound. The first account also holds the kid in its own row; an
+   * account that rebinds the key (see newAccount) does not, so this is where its key is found.
+   */
+  noteAccount(accountId: string, kid: string, signal?: AbortSignal): Promise<void>;
+  /** The kid an account bound, from its row or from `noteAccount`; undefined for none. */
+  keyOfAccount(
+    account: { id: string; eabKid: string | null },
+    signal?: AbortSignal,
+  ): Promise<string | undefined>;
   /**
    * Note that `binding.accountId` is about to bind `kid`, unless an earlier bind was noted: returns
    * the binding that stands (the earlier one, or this). Written before the account row, so a request
@@ -49,13 +68,19 @@ export interface EabBinding {
 
 export const EAB_NAMESPACE = "acme-eab";
 const BINDING_NAMESPACE = "acme-eab-binding";
+const ACCOUNT_NAMESPACE = "acme-eab-account";
 const HMAC_KEY_BYTES = 32;
 const EAB_ALGORITHMS = ["HS256", "HS384", "HS512"];
 
 export function createEabKeys(deps: {
-  kv: Pick<KeyValueStore, "getValue" | "putValue" | "deleteValue">;
+  kv: Pick<KeyValueStore, "getValue" | "putValue" | "deleteValue" | "listValues">;
   clock: Clock;
 }): EabKeys {
+  const get = async (kid: string, signal?: AbortSignal): Promise<EabKey | undefined> => {
+    if (typeof kid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(kid)) return undefined;
+    const value = await deps.kv.getValue(EAB_NAMESPACE, kid, signal);
+    return value === undefined ? undefined : (JSON.parse(value) as EabKey);
+  };
   return {
     async create(grants, ownerId, signal) {
       if (!Array.isArray(grants) || grants.length === 0) {
@@ -79,12 +104,26 @@ export function createEabKeys(deps: {
       );
       return { kid, hmacKey: key.hmacKey };
     },
-    async get(kid, signal) {
-      if (typeof kid !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(kid)) return undefined;
-      const value = await deps.kv.getValue(EAB_NAMESPACE, kid, signal);
-      return value === undefined ? undefined : (JSON.parse(value) as EabKey);
-    },
+    get,
     remove: (kid) => deps.kv.deleteValue(EAB_NAMESPACE, kid),
+    async list(page, signal) {
+      const rows = await deps.kv.listValues(EAB_NAMESPACE, page, signal);
+      return rows.map((row) => JSON.parse(row.value) as EabKey);
+    },
+    async revoke(kid, signal) {
+      const key = await get(kid, signal);
+      if (!key || key.revokedAt) return key;
+      const revoked: EabKey = { ...key, revokedAt: deps.clock.now().toISOString() };
+      // a revocation racing another writes the same key with an equally valid time: either may stay
+      await deps.kv.putValue(EAB_NAMESPACE, kid, JSON.stringify(revoked), { secret: true }, signal);
+      return revoked;
+    },
+    async noteAccount(accountId, kid, signal) {
+      await deps.kv.putValue(ACCOUNT_NAMESPACE, accountId, kid, { ifAbsent: true }, signal);
+    },
+    async keyOfAccount(account, signal) {
+      return account.eabKid ?? (await deps.kv.getValue(ACCOUNT_NAMESPACE, account.id, signal));
+    },
     async noteBinding(kid, binding, signal) {
       const stored = await deps.kv.putValue(
         BINDING_NAMESPACE,
@@ -137,6 +176,7 @@ export async function verifyExternalAccountBinding(
 
   const key = await ctx.keys.get(header.kid, ctx.signal);
   if (!key) throw refuse(`unknown EAB kid ${header.kid}`);
+  if (key.revokedAt) throw refuse(`EAB kid ${header.kid} was revoked at ${key.revokedAt}`);
   let payload: Uint8Array;
   try {
     ({ payload } = await flattenedVerify(jws, Buffer.from(key.hmacKey, "base64url"), {

@@ -10,6 +10,7 @@ import { createBackgroundWork } from "./background-work.js";
 import { acmeServerConfigSchema, type AcmeServerConfig, type AcmeServerConfigInput } from "./config.js";
 import type { ProfileContext } from "./context.js";
 import { createEabKeys } from "./eab.js";
+import { createEabAdmin, type EabAdmin } from "./eab-admin.js";
 import { createNonceService, type NonceService } from "./nonces.js";
 import { problem, problemDocument } from "./problems.js";
 import { acmeRoutes } from "./plugin.js";
@@ -38,6 +39,8 @@ export interface AcmeServer {
       signal?: AbortSignal,
     ): Promise<{ kid: string; hmacKey: string }>;
   };
+  /** EAB keys and ACME accounts as the admin API shows them; revoking a key. */
+  admin: EabAdmin;
   close(): Promise<void>;
 }
 
@@ -47,7 +50,7 @@ export interface AcmeServerDeps {
   /** Accounts, orders, authorizations, challenges, issued certificates, used nonces. */
   acme: AcmeStore;
   /** EAB keys and the nonce key. */
-  kv: Pick<KeyValueStore, "getValue" | "putValue" | "deleteValue">;
+  kv: Pick<KeyValueStore, "getValue" | "putValue" | "deleteValue" | "listValues">;
   /** EAB key owners. */
   identities: Pick<IdentityStore, "getIdentity">;
   /** The per-account order limit is checked and the order created under one. */
@@ -163,6 +166,7 @@ export function createAcmeServer(deps: AcmeServerDeps): AcmeServer {
         return key;
       },
     },
+    admin: createEabAdmin({ eab, acme: store, audit: async (event) => audit(event) }),
     close: () => work.close(),
   };
 }

@@ -2,7 +2,13 @@ import { sshLoginCommand, type SshLoginCommandOptions } from "./ssh.js";
 import { Command } from "commander";
 import { CertfleetError } from "../core/errors.js";
 import { renderConfigReference } from "../config/reference.js";
-import { acmeEabCreateCommand } from "./acme.js";
+import { acmeEabCreateCommand, acmeEabListCommand, acmeEabRevokeCommand } from "./acme.js";
+import {
+  certificatesListCommand,
+  certificatesRenewCommand,
+  certificatesRevokeCommand,
+  certificatesShowCommand,
+} from "./certificates.js";
 import { agentCommand } from "./agent.js";
 import { getCommand } from "./get.js";
 import { configCheckCommand } from "./config-check.js";
@@ -188,9 +194,8 @@ identity
   });
 
 const acme = program.command("acme").description("the built-in ACME server");
-acme
-  .command("eab")
-  .description("External Account Binding keys")
+const eab = acme.command("eab").description("External Account Binding keys");
+eab
   .command("create")
   .description(
     'make an EAB key whose ACME account may obtain exactly the granted names; --json prints {"kid","hmacKey"}',
@@ -205,6 +210,70 @@ acme
   .option("--json", "machine-readable output")
   .action(async (opts: { grant: string[]; config?: string; json?: boolean }) => {
     process.exitCode = await acmeEabCreateCommand(opts);
+  });
+eab
+  .command("list")
+  .description("list EAB keys: grants, owner, bound account, last use, revoked (never the HMAC key)")
+  .option(...configOption)
+  .option("--json", "machine-readable output (an array, all keys)")
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    process.exitCode = await acmeEabListCommand(opts);
+  });
+eab
+  .command("revoke <kid>")
+  .description("revoke an EAB key: it binds no new account and its accounts can no longer order")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (kid: string, opts: { config?: string; json?: boolean }) => {
+    process.exitCode = await acmeEabRevokeCommand(kid, opts);
+  });
+
+const certificates = program
+  .command("certificates")
+  .description("the inventory: every certificate certfleet manages, whoever asked for it");
+certificates
+  .command("list")
+  .description("list certificates (all pages); a table, or a JSON array with --json")
+  .option("--status <status>", "valid | pending | failed | revoked | expired")
+  .option("--issuer <id>", "only this issuer's")
+  .option("--owner <owner>", "only this owner's: identity:<id>, acme:<profile>:<account>, eab:<kid>")
+  .option("--expiring-within <duration>", "notAfter within this long (30d, 12h, 3600s); expired included")
+  .option("--search <text>", "case-insensitive substring of any name")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (opts) => {
+    process.exitCode = await certificatesListCommand(opts);
+  });
+certificates
+  .command("show <id>")
+  .description("one certificate's inventory entry")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (id: string, opts) => {
+    process.exitCode = await certificatesShowCommand(id, opts);
+  });
+certificates
+  .command("renew <id>")
+  .description("renew now through the certificate manager (certificates whose key certfleet holds)")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (id: string, opts) => {
+    process.exitCode = await certificatesRenewCommand(id, opts);
+  });
+certificates
+  .command("revoke <id>")
+  .description("revoke at the issuer, for every holder (ACME clients included); asks first unless --yes")
+  .option(
+    "--reason <reason>",
+    "RFC 5280 reason: unspecified, keyCompromise, superseded, cessationOfOperation, affiliationChanged, …",
+    "unspecified",
+  )
+  .option("--replace", "issue a replacement with a fresh key now (server-held keys)")
+  .option("-y, --yes", "do not ask for confirmation")
+  .option(...configOption)
+  .option("--json", "machine-readable output")
+  .action(async (id: string, opts) => {
+    process.exitCode = await certificatesRevokeCommand(id, opts);
   });
 
 const storageCommand = program.command("storage").description("the database and its master key");

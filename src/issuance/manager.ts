@@ -450,6 +450,12 @@ export function createCertificateManager(deps: ManagerDeps): CertificateManager 
       const err = toCertfleetError(e);
       // our own timeout or shutdown, or another replica finishing the order: not the CA's verdict
       if (err.code === "aborted" || err.code === "lock_lost") throw err;
+      // The CA's verdict before anything was finalized: no certificate exists to pick up, so the
+      // journal entry goes (left there, every renewal pass would resume it past the backoff below —
+      // a new order a minute for a name the CA refuses). One that reached finalization stays: its
+      // certificate may exist, and resuming fetches it rather than ordering again.
+      const journaled = await journal.get(job.id).catch(() => undefined);
+      if (journaled && journaled.state !== "finalizing") await journal.delete(job.id).catch(() => undefined);
       const previous = current?.lastFailure ?? (await certificates.getFailure(job.id).catch(() => undefined));
       const failureCount = (previous?.failureCount ?? 0) + 1;
       // Waiting cannot fix a non-retryable error (bad credentials, a refused name), but the config may

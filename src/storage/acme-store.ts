@@ -78,6 +78,11 @@ export interface IssuedRecord {
   createdAt: Date;
 }
 
+/** An account as the admin views list it: with when it last created an order. */
+export interface AccountSummary extends AccountRecord {
+  lastOrderAt: Date | null;
+}
+
 export type NewAccount = Omit<AccountRecord, "createdAt">;
 export type NewOrder = Omit<OrderRecord, "createdAt" | "error" | "certificateId" | "processingAt">;
 export type NewAuthorization = AuthorizationRecord;
@@ -106,6 +111,14 @@ export interface AcmeStore {
     patch: { contact?: string[]; status?: AccountStatus },
     signal?: AbortSignal,
   ): Promise<AccountRecord | undefined>;
+  /**
+   * One page of accounts (every profile), in id order after `after` (an account id); with `eabKid`,
+   * only the account that bound that key. Each with the time of its newest order (an indexed lookup).
+   */
+  listAccounts(
+    page: { after?: string; limit: number; eabKid?: string },
+    signal?: AbortSignal,
+  ): Promise<AccountSummary[]>;
   /** Swap the key of a valid account whose key is still `oldThumbprint`. */
   changeAccountKey(
     id: string,

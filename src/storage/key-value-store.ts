@@ -14,6 +14,15 @@ export interface KeyValueStore {
     options?: { secret?: boolean; ifAbsent?: boolean },
     signal?: AbortSignal,
   ): Promise<string>;
+  /**
+   * One page of a namespace's values, in key order, with keys after `after` (exclusive). For small
+   * admin listings (EAB keys); a namespace is not meant to hold millions of values.
+   */
+  listValues(
+    namespace: string,
+    page: { after?: string; limit: number },
+    signal?: AbortSignal,
+  ): Promise<{ key: string; value: string }[]>;
   /** Always runs; no signal. Deleting a missing value is not an error. */
   deleteValue(namespace: string, key: string): Promise<void>;
 }

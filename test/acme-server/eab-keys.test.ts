@@ -185,3 +185,163 @@ describe("owned EAB keys", () => {
     expect(refused.body.type).toBe(PROBLEM("unauthorized"));
   });
 });
+
+describe("revoking an EAB key", () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    const auth = createApiKeyAuthenticator({
+      keys: [
+        { name: "admin", key: "admin-key-0123456789", admin: true },
+        { name: "team", key: "team-key-0123456789", grants: ["*"] },
+      ],
+      logger: silentLogger(),
+    });
+    app = Fastify() as unknown as FastifyInstance;
+    installErrorHandler(app);
+    await app.register(
+      eabKeyRoutes({
+        acme: server.acme,
+        identities: server.storage.identities,
+        authenticate: async (req, signal) => {
+          const p = await auth.authenticate(req, signal);
+          if (!p) throw new AuthenticationError("no credentials");
+          return p;
+        },
+      }),
+    );
+  });
+  afterAll(async () => app?.close());
+  const admin = { authorization: "APIKey admin-key-0123456789" };
+
+  /** Every page of the admin list, following `next`, two keys a page. */
+  async function allKeys(): Promise<any[]> {
+    const keys: any[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: { statusCode: number; json(): any } = await app.inject({
+        method: "GET",
+        url: `/api/admin/acme/eab-keys?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        headers: admin,
+      });
+      expect(res.statusCode).toBe(200);
+      keys.push(...res.json().keys);
+      cursor = res.json().next;
+    } while (cursor);
+    return keys;
+  }
+
+  test("lists keys with grants, bound account, last use and revoked flag; revoking stops every account of the key", async () => {
+    const eab = await server.acme.eab.create(["revoked.example.com"]);
+    const unused = await server.acme.eab.create(["unused.example.com"]);
+    const first = await new TestAcmeClient(server.directoryUrl(), server.agent, await newAccountKey()).init();
+    expect((await first.register(eab)).status).toBe(201);
+    // the same client binding the key again with another account key (Caddy does): a second account
+    const second = await new TestAcmeClient(
+      server.directoryUrl(),
+      server.agent,
+      await newAccountKey(),
+    ).init();
+    expect((await second.register(eab)).status).toBe(201);
+    const ids = { identifiers: [{ type: "dns", value: "revoked.example.com" }] };
+    expect((await first.post(first.directory.newOrder!, ids)).status).toBe(201);
+    expect((await second.post(second.directory.newOrder!, ids)).status).toBe(201);
+
+    const listed = await allKeys();
+    expect(JSON.stringify(listed)).not.toContain(eab.hmacKey);
+    const bound = listed.find((k) => k.kid === eab.kid);
+    expect(bound).toMatchObject({
+      grants: ["revoked.example.com"],
+      ownerId: null,
+      revoked: false,
+      revokedAt: null,
+      account: { id: first.kid!.split("/").at(-1), profile: "default", status: "valid" },
+    });
+    expect(Date.parse(bound.lastUsedAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(listed.find((k) => k.kid === unused.kid)).toMatchObject({ account: null, lastUsedAt: null });
+
+    // only an admin
+    const team = { authorization: "APIKey team-key-0123456789" };
+    const forbidden = await app.inject({ method: "GET", url: "/api/admin/acme/eab-keys", headers: team });
+    expect(forbidden.statusCode).toBe(403);
+    expect(
+      (
+        await app.inject({
+          method: "POST",
+          url: `/api/admin/acme/eab-keys/${eab.kid}/revoke`,
+          headers: team,
+        })
+      ).statusCode,
+    ).toBe(403);
+
+    const revoked = await app.inject({
+      method: "POST",
+      url: `/api/admin/acme/eab-keys/${eab.kid}/revoke`,
+      headers: admin,
+    });
+    expect(revoked.statusCode).toBe(200);
+    expect(revoked.json()).toMatchObject({ kid: eab.kid, revoked: true });
+    const at = revoked.json().revokedAt;
+    // idempotent: the first revocation time stays
+    const again = await app.inject({
+      method: "POST",
+      url: `/api/admin/acme/eab-keys/${eab.kid}/revoke`,
+      headers: admin,
+    });
+    expect(again.json()).toMatchObject({ revoked: true, revokedAt: at });
+    expect((await allKeys()).find((k) => k.kid === eab.kid)).toMatchObject({ revoked: true, revokedAt: at });
+
+    for (const client of [first, second]) {
+      const refused = await client.post(client.directory.newOrder!, ids);
+      expect(refused.status).toBe(403);
+      expect(refused.body.type).toBe(PROBLEM("unauthorized"));
+    }
+    // and it binds no new account
+    const late = await new TestAcmeClient(server.directoryUrl(), server.agent, await newAccountKey()).init();
+    const lateRes = await late.register(eab);
+    expect(lateRes.body.type).toBe(PROBLEM("unauthorized"));
+    // a key nobody revoked still works
+    const other = await new TestAcmeClient(server.directoryUrl(), server.agent, await newAccountKey()).init();
+    expect((await other.register(unused)).status).toBe(201);
+    const ok = await other.post(other.directory.newOrder!, {
+      identifiers: [{ type: "dns", value: "unused.example.com" }],
+    });
+    expect(ok.status).toBe(201);
+
+    const missing = await app.inject({
+      method: "POST",
+      url: "/api/admin/acme/eab-keys/eab_nope/revoke",
+      headers: admin,
+    });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe("eab_key_not_found");
+  });
+
+  test("the accounts view lists every account with its key and last order, paged", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/admin/acme/accounts?limit=1", headers: admin });
+    expect(res.statusCode).toBe(200);
+    const page = res.json();
+    expect(page.accounts).toHaveLength(1);
+    expect(page.next).toEqual(expect.any(String));
+    const all: any[] = [];
+    let cursor: string | null = null;
+    do {
+      const r: { json(): any } = await app.inject({
+        method: "GET",
+        url: `/api/admin/acme/accounts?limit=3${cursor ? `&cursor=${cursor}` : ""}`,
+        headers: admin,
+      });
+      all.push(...r.json().accounts);
+      cursor = r.json().next;
+    } while (cursor);
+    expect(new Set(all.map((a) => a.id)).size).toBe(all.length);
+    expect([...all.map((a) => a.id)]).toEqual([...all.map((a) => a.id)].sort());
+    const withKey = all.filter((a) => a.eabKid);
+    expect(withKey.length).toBeGreaterThan(0);
+    expect(withKey.some((a) => a.lastOrderAt !== null)).toBe(true);
+    expect(all[0]).toMatchObject({
+      profile: "default",
+      status: "valid",
+      contact: ["mailto:ops@example.com"],
+    });
+  });
+});

@@ -226,6 +226,49 @@ describe("certificate manager (real SQLite storage, real embedded CA)", () => {
     expect(failing.requests).toHaveLength(3);
   });
 
+  it("a CA's refusal before finalization leaves no journal entry: renewal passes do not order again", async () => {
+    const refusing = counting(ca, {
+      failWith: new UpstreamError("acme_authorization_failed", "the CA refuses this name", {
+        retryable: false,
+      }),
+    });
+    const m = manager(refusing.issuer);
+    await expect(m.obtain({ names: ["refused.example.com"] })).rejects.toMatchObject({
+      code: "acme_authorization_failed",
+    });
+    expect(await storage.journal.list()).toEqual([]);
+    // the scheduler's pass (which resumes journaled orders) waits out the backoff like everyone
+    expect(await m.resumeJournaled!()).toBe(0);
+    await m.renewDue();
+    expect(refusing.requests).toHaveLength(1);
+  });
+
+  it("a failure after finalization keeps the journal entry, so the certificate is fetched, not reordered", async () => {
+    let fail = true;
+    const issuer: Issuer = {
+      id: "counted",
+      async issue(request, signal) {
+        await request.onOrder?.("https://ca.example/order/1");
+        await request.onFinalize?.();
+        if (fail) throw new UpstreamError("acme_unreachable", "connection reset", { retryable: true });
+        return ca.issue(request, signal);
+      },
+    };
+    const m = manager(issuer);
+    await expect(m.obtain({ names: ["finalized.example.com"] })).rejects.toMatchObject({
+      code: "acme_unreachable",
+    });
+    const [entry] = await storage.journal.list();
+    expect(entry).toMatchObject({ state: "finalizing", orderUrl: "https://ca.example/order/1" });
+    fail = false;
+    expect(await m.resumeJournaled!()).toBe(1);
+    for (let i = 0; i < 100 && (await storage.journal.list()).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await storage.journal.list()).toEqual([]);
+    const stored = await storage.certificates.getCertificate(entry!.id);
+    expect(stored?.names).toEqual(["finalized.example.com"]);
+  });
+
   it("on start, a failed renewal whose settings changed is due again at once", async () => {
     const extra: { failWith?: Error } = {};
     const { issuer, requests } = counting(ca, extra);

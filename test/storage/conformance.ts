@@ -276,6 +276,66 @@ export function runStorageConformance(
           expect(new Set(returned)).toEqual(new Set([winner]));
         });
 
+        it("lists one namespace's values in key order, paged, secrets in plaintext", async () => {
+          for (const k of ["b", "a", "d", "c"]) {
+            await storage.kv.putValue("listed", k, `value-${k}`, { secret: k === "c" });
+          }
+          await storage.kv.putValue("listed-not", "a", "elsewhere");
+          const first = await storage.kv.listValues("listed", { limit: 3 });
+          expect(first).toEqual([
+            { key: "a", value: "value-a" },
+            { key: "b", value: "value-b" },
+            { key: "c", value: "value-c" },
+          ]);
+          expect(await storage.kv.listValues("listed", { after: "c", limit: 3 })).toEqual([
+            { key: "d", value: "value-d" },
+          ]);
+          expect(await storage.kv.listValues("listed", { after: "d", limit: 3 })).toEqual([]);
+          expect(await storage.kv.listValues("nothing-here", { limit: 3 })).toEqual([]);
+        });
+
+        it("lists ACME accounts in id order with their newest order time, or by EAB key", async () => {
+          const account = (id: string, eabKid: string | null) => ({
+            id,
+            profile: "default",
+            status: "valid" as const,
+            jwk: { kty: "EC", crv: "P-256", x: id, y: id },
+            thumbprint: `tp-${id}`,
+            contact: [],
+            eabKid,
+            grants: ["*"],
+            ownerId: null,
+          });
+          await storage.acme.createAccount(account("acct-b", "kid-b"));
+          await storage.acme.createAccount(account("acct-a", null));
+          await storage.acme.createAccount(account("acct-c", null));
+          await storage.acme.createOrder(
+            {
+              id: "order-1",
+              accountId: "acct-b",
+              profile: "default",
+              status: "ready",
+              identifiers: ["a.example.com"],
+              authorizationIds: [],
+              expiresAt: new Date(Date.now() + 86_400_000),
+              replaces: null,
+            },
+            [],
+          );
+          const page = await storage.acme.listAccounts({ limit: 2 });
+          expect(page.map((a) => a.id)).toEqual(["acct-a", "acct-b"]);
+          expect(page[0]!.lastOrderAt).toBeNull();
+          expect(page[1]!.lastOrderAt).toBeInstanceOf(Date);
+          expect(page[1]).toMatchObject({ eabKid: "kid-b", grants: ["*"], profile: "default" });
+          expect((await storage.acme.listAccounts({ after: "acct-b", limit: 2 })).map((a) => a.id)).toEqual([
+            "acct-c",
+          ]);
+          expect((await storage.acme.listAccounts({ eabKid: "kid-b", limit: 5 })).map((a) => a.id)).toEqual([
+            "acct-b",
+          ]);
+          expect(await storage.acme.listAccounts({ eabKid: "kid-none", limit: 5 })).toEqual([]);
+        });
+
         it("secret values read back as plaintext, also through ifAbsent", async () => {
           expect(await storage.kv.putValue("acme", "account-key", "s3cret", { secret: true })).toBe("s3cret");
           expect(await storage.kv.getValue("acme", "account-key")).toBe("s3cret");

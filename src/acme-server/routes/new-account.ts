@@ -65,6 +65,9 @@ export async function newAccount(req: SignedAcmeRequest): Promise<AcmeResponse> 
   let follows: AccountRecord | undefined;
   if (!created.ok && created.conflict === "eab") {
     follows = await sameClientRebind(req, eab!, contact);
+    // its row holds no kid: noted first (a crash leaves at most a note for no account), so revoking
+    // the key stops this account too
+    await ctx.eab.noteAccount(id, eab!.kid, signal);
     created = await ctx.store.createAccount({ ...newAccountRecord, eabKid: null }, signal);
   }
   if (created.ok && eab && !follows) {

@@ -15,6 +15,18 @@ import { orderObject } from "../resources.js";
 import { requireEnabledOwner } from "./new-account.js";
 
 const DAY_MS = 86_400_000;
+
+/** An account whose EAB key an admin revoked may not order any more (its existing certificates stay). */
+async function requireUnrevokedKey(req: SignedAcmeRequest): Promise<void> {
+  const { ctx, signal } = req;
+  const kid = await ctx.eab.keyOfAccount(req.jws.account!, signal);
+  const key = kid === undefined ? undefined : await ctx.eab.get(kid, signal);
+  if (key?.revokedAt) {
+    throw problem("unauthorized", "the external account binding of this account was revoked", {
+      internal: `EAB kid ${key.kid} revoked at ${key.revokedAt}`,
+    });
+  }
+}
 const ORDER_LIFETIME_MS = 7 * DAY_MS;
 const PENDING_AUTHZ_LIFETIME_MS = DAY_MS;
 const VALID_AUTHZ_LIFETIME_MS = 30 * DAY_MS;
@@ -44,6 +56,7 @@ export async function newOrder(req: SignedAcmeRequest): Promise<AcmeResponse> {
 
   if (eabMode) {
     if (account.ownerId) await requireEnabledOwner(req, account.ownerId);
+    await requireUnrevokedKey(req);
     const refused = names.filter((n) => !account.grants.some((g) => patternMatches(g, n)));
     if (refused.length > 0) {
       throw problem(

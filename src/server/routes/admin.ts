@@ -19,6 +19,9 @@ import type { AuditSink } from "../audit.js";
 import { authRequestOf, requestSignal, type Authenticate } from "../auth-hook.js";
 import { parseBody } from "../parse-body.js";
 import { INVENTORY_STATUSES, type Inventory, type InventoryEntry } from "../../issuance/inventory.js";
+import { REVOCATION_REASON_NAMES } from "../../issuance/issuer.js";
+import type { CertificateManager } from "../../issuance/manager.js";
+import { renewById } from "../../issuance/renew-by-id.js";
 
 /**
  * The admin API: identity records, organisation settings, the audit log, and read-only views of the
@@ -58,6 +61,8 @@ export interface AdminRouteDeps {
     "createIdentity" | "getIdentity" | "listIdentities" | "updateIdentity" | "deleteIdentity"
   >;
   inventory: Inventory;
+  /** Renews and revokes certificates by id (the same path as the CLI and the scheduler). */
+  manager: Pick<CertificateManager, "renew" | "revoke">;
   /** Reads the audit log (writes go through `audit`). */
   auditLog: Pick<AuditLog, "listAudit">;
   /** Legacy authentication settings. */
@@ -136,6 +141,12 @@ const certificatesQuery = z.strictObject({
   q: z.string().max(253).optional(),
   cursor: z.string().max(2000).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const revokeBody = z.strictObject({
+  reason: z.enum(REVOCATION_REASON_NAMES).default("unspecified"),
+  /** Issue a replacement at once (server-held keys only); default: revoke only. */
+  replace: z.boolean().default(false),
 });
 
 interface AdminAction {
@@ -257,6 +268,31 @@ export function adminRoutes(deps: AdminRouteDeps) {
     app.get<{ Params: { id: string } }>("/api/admin/certificates/:id", async (request, reply) => {
       await requireAdmin(request, reply);
       return presentCertificate(await deps.inventory.get(request.params.id, requestSignal(reply)));
+    });
+
+    app.post<{ Params: { id: string } }>("/api/admin/certificates/:id/renew", async (request, reply) => {
+      const principal = await requireAdmin(request, reply);
+      request.adminAction = { type: "admin.certificate.renew", subject: request.params.id };
+      const signal = requestSignal(reply);
+      await renewById(deps, request.params.id, principal.id, signal);
+      return presentCertificate(await deps.inventory.get(request.params.id, signal));
+    });
+
+    app.post<{ Params: { id: string } }>("/api/admin/certificates/:id/revoke", async (request, reply) => {
+      const principal = await requireAdmin(request, reply);
+      const body = parseBody(revokeBody, request.body ?? {});
+      request.adminAction = {
+        type: "admin.certificate.revoke",
+        subject: request.params.id,
+        data: { reason: body.reason, replace: body.replace },
+      };
+      const signal = requestSignal(reply);
+      await deps.manager.revoke(
+        { id: request.params.id },
+        { reason: body.reason, actor: principal.id, replace: body.replace },
+        signal,
+      );
+      return presentCertificate(await deps.inventory.get(request.params.id, signal));
     });
 
     app.get("/api/admin/dns-providers", async (request, reply) => {

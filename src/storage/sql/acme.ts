@@ -68,6 +68,29 @@ export function createSqlAcmeStore({ db, clock }: SqlContext): AcmeStore {
       return row && toAccount(row);
     },
 
+    async listAccounts(page, signal) {
+      throwIfAborted(signal);
+      let query = db
+        .selectFrom("acme_accounts")
+        .selectAll()
+        .select((eb) =>
+          eb
+            .selectFrom("acme_orders")
+            .select((o) => o.fn.max("acme_orders.created_at").as("m"))
+            .whereRef("acme_orders.account_id", "=", "acme_accounts.id")
+            .as("last_order_at"),
+        )
+        .orderBy("id")
+        .limit(page.limit);
+      if (page.after !== undefined) query = query.where("id", ">", page.after);
+      if (page.eabKid !== undefined) query = query.where("eab_kid", "=", page.eabKid);
+      const rows = await query.execute();
+      return rows.map((row) => ({
+        ...toAccount(row),
+        lastOrderAt: row.last_order_at === null ? null : new Date(Number(row.last_order_at)),
+      }));
+    },
+
     async findAccountByThumbprint(profile, thumbprint, signal) {
       throwIfAborted(signal);
       const row = await db

@@ -41,6 +41,19 @@ export function createSqlKeyValueStore({ db, box }: SqlContext): KeyValueStore {
       return openValue(namespace, key, row);
     },
 
+    async listValues(namespace, page, signal) {
+      throwIfAborted(signal);
+      let query = db
+        .selectFrom("kv")
+        .select(["key", "value", "secret"])
+        .where("namespace", "=", namespace)
+        .orderBy("key")
+        .limit(page.limit);
+      if (page.after !== undefined) query = query.where("key", ">", page.after);
+      const rows = await query.execute();
+      return rows.map((row) => ({ key: row.key, value: openValue(namespace, row.key, row) }));
+    },
+
     async deleteValue(namespace, key) {
       await db.deleteFrom("kv").where("namespace", "=", namespace).where("key", "=", key).execute();
     },
